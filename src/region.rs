@@ -169,17 +169,26 @@ impl Quad {
             let [x1, y1] = points[(i + 1) % 4];
             area2 += x0 * y1 - x1 * y0;
         }
-        if area2.abs() / 2.0 < Self::MIN_AREA {
-            return Err(bad("degenerate: the four points enclose (almost) no area"));
+        let crosses: Vec<f64> = (0..4)
+            .map(|i| cross(points[i], points[(i + 1) % 4], points[(i + 2) % 4]))
+            .collect();
+        let degenerate = || bad("degenerate: the four points enclose (almost) no area");
+        if crosses.iter().all(|c| c.abs() < 2.0 * Self::MIN_AREA) {
+            return Err(degenerate());
         }
-        // Every turn must go the same way as the whole: otherwise the quad is concave or self-intersecting.
-        for i in 0..4 {
-            let c = cross(points[i], points[(i + 1) % 4], points[(i + 2) % 4]);
-            if c * area2 <= 0.0 {
-                return Err(bad(
-                    "self-intersecting, concave or collinear: give 4 corners of a convex shape in order",
-                ));
-            }
+        // Every turn must go the same way: otherwise the quad is concave or self-intersecting.
+        let first_sign = crosses
+            .iter()
+            .find(|c| c.abs() >= 2.0 * Self::MIN_AREA)
+            .copied()
+            .unwrap_or(0.0);
+        if crosses.iter().any(|c| c * first_sign <= 0.0) {
+            return Err(bad(
+                "self-intersecting, concave or collinear: give 4 corners of a convex shape in order",
+            ));
+        }
+        if area2.abs() / 2.0 < Self::MIN_AREA {
+            return Err(degenerate());
         }
         if area2 < 0.0 {
             return Err(bad(

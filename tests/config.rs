@@ -1,0 +1,212 @@
+//! Config files: the example is accepted; every problem is reported with line, column, key and value.
+
+use std::path::Path;
+
+use binwatch::config::{Config, Problem, Source, check};
+
+fn problems(src: &str) -> Vec<Problem> {
+    // base: the repository, so `models/...` paths resolve like in a checkout
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.onnx"), b"x").unwrap();
+    let (_, p) = check(src, dir.path());
+    p
+}
+
+const GOOD: &str = r#"
+[model]
+path = "m.onnx"
+
+[[cameras]]
+name = "cam"
+source = { kind = "folder", path = "/frames" }
+
+[[bins]]
+id = "b1"
+camera = "cam"
+region = [0.1, 0.2, 0.5, 0.9]
+"#;
+
+#[test]
+fn minimal_config_is_accepted_with_defaults() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.onnx"), b"x").unwrap();
+    let (cfg, p) = check(GOOD, dir.path());
+    assert!(p.is_empty(), "{p:?}");
+    let cfg = cfg.unwrap();
+    assert_eq!(cfg.model.threads, 1);
+    assert_eq!(cfg.debounce.min_frames, 3);
+    assert_eq!(cfg.cameras[0].interval_s, 60.0);
+    assert!(matches!(cfg.cameras[0].source, Source::Folder { .. }));
+    assert_eq!(cfg.state_dir, Path::new("/var/lib/binwatch"));
+    assert!(cfg.bins[0].region().is_some());
+}
+
+#[test]
+fn example_config_is_accepted() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("calibration/example.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let (cfg, p) = check(&text, path.parent().unwrap());
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/bin-fill.onnx");
+    if model.is_file() {
+        assert!(p.is_empty(), "{p:?}");
+        let cfg = cfg.unwrap();
+        assert_eq!(cfg.cameras.len(), 3);
+        assert_eq!(cfg.bins.len(), 2);
+    } else {
+        // without the trained model in the checkout, that is the only problem
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].key, "model.path");
+    }
+}
+
+#[test]
+fn unknown_key_has_line_column_and_suggestion() {
+    let src = GOOD.replace(
+        "region = [",
+        "regoin = [0.1, 0.2, 0.5, 0.9]\nquad_x = 1\nregion = [",
+    );
+    let p = problems(&src);
+    let unknown: Vec<&Problem> = p
+        .iter()
+        .filter(|p| p.message.contains("unknown key"))
+        .collect();
+    assert_eq!(unknown.len(), 2, "{p:?}");
+    assert_eq!(unknown[0].key, "bins[0].regoin");
+    assert_eq!((unknown[0].line, unknown[0].column), (12, 1));
+    assert!(
+        unknown[0].message.contains("did you mean `region`"),
+        "{}",
+        unknown[0]
+    );
+    assert_eq!(unknown[1].key, "bins[0].quad_x");
+}
+
+#[test]
+fn wrong_type_names_key_and_value() {
+    let src = GOOD.replace("path = \"m.onnx\"", "path = \"m.onnx\"\nthreads = \"two\"");
+    let p = problems(&src);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(p[0].key, "model.threads");
+    assert_eq!(p[0].value.as_deref(), Some("\"two\""));
+    assert_eq!((p[0].line, p[0].column), (4, 11));
+    let text = p[0].to_string();
+    assert!(
+        text.contains("line 4") && text.contains("model.threads") && text.contains("\"two\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let src = r#"
+state_dri = "/x"
+[model]
+path = "missing.onnx"
+
+[[cameras]]
+name = "a"
+interval_s = 0
+source = { kind = "http", url = "ftp://x" }
+
+[[cameras]]
+name = "a"
+source = { kind = "folder", path = "/x" }
+
+[[bins]]
+id = "b1"
+camera = "zzz"
+region = [0.5, 0.1, 0.2, 0.9]
+
+[[bins]]
+id = "b1"
+camera = "a"
+quad = [[0.1, 0.1], [0.5, 0.5], [0.5, 0.1], [0.1, 0.5]]
+
+[[bins]]
+id = "b3"
+camera = "a"
+quad = [[0.1, 0.1], [0.1, 0.1], [0.1, 0.1], [0.1, 0.1]]
+
+[debounce]
+alert_threshold = 1.5
+clear_threshold = 0.4
+"#;
+    let p = problems(src);
+    let keys: Vec<&str> = p.iter().map(|p| p.key.as_str()).collect();
+    for want in [
+        "state_dri",
+        "model.path",
+        "cameras[0].interval_s",
+        "cameras[0].source.url",
+        "cameras[1].name",
+        "bins[0].camera",
+        "bins[0].region",
+        "bins[1].id",
+        "bins[1].quad",
+        "bins[2].quad",
+        "debounce.alert_threshold",
+    ] {
+        assert!(keys.contains(&want), "{want} not reported; got {p:#?}");
+    }
+    let find = |k: &str| p.iter().find(|p| p.key == k).unwrap();
+    assert!(
+        find("bins[0].region")
+            .message
+            .contains("x0 (0.5) must be less than x1 (0.2)")
+    );
+    assert!(find("bins[1].quad").message.contains("self-intersecting"));
+    assert!(find("bins[2].quad").message.contains("degenerate"));
+    assert!(
+        find("bins[0].camera")
+            .message
+            .contains("unknown camera `zzz`")
+    );
+    assert!(find("cameras[1].name").message.contains("duplicate"));
+    assert_eq!(
+        find("bins[0].region").value.as_deref(),
+        Some("[0.5, 0.1, 0.2, 0.9]")
+    );
+    // sorted by position
+    assert!(
+        p.windows(2)
+            .all(|w| (w[0].line, w[0].column) <= (w[1].line, w[1].column))
+    );
+}
+
+#[test]
+fn syntax_error_has_position() {
+    let p = problems("[model]\npath = \"m.onnx\nthreads = 1\n");
+    assert!(!p.is_empty());
+    assert_eq!(p[0].line, 2, "{p:?}");
+    assert!(p[0].message.contains("TOML syntax"));
+}
+
+#[test]
+fn load_lists_problems_with_the_file_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("bad.toml");
+    std::fs::write(&f, "[model]\nthreads = 0\npath = \"nope.onnx\"\n").unwrap();
+    let err = Config::load(&f).unwrap_err().to_string();
+    assert!(
+        err.contains("bad.toml") && err.contains("model.threads") && err.contains("nope.onnx"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_config_command_exits_non_zero_and_lists_problems() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("c.toml");
+    std::fs::write(&f, "colour = 1\n[debounce]\nmin_frames = 0\n").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_binwatch"))
+        .arg("check-config")
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`colour`") && err.contains("debounce.min_frames") && err.contains("line 3"),
+        "{err}"
+    );
+}
