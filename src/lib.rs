@@ -15,3 +15,11 @@ pub mod frame;
 pub mod region;
 pub mod report;
 pub mod runtime;
+
+// The daemon (`binwatch run`, issue 4): debouncing, events, outbox, sinks, receiver.
+pub mod debounce;
+pub mod event;
+pub mod outbox;
+pub mod receive;
+pub mod sink;
+pub mod timestamp;
