@@ -33,6 +33,46 @@ pub struct Config {
     /// Where the outbox and per-bin state live.
     #[serde(default = "default_state_dir")]
     pub state_dir: PathBuf,
+    /// How `binwatch run` itself behaves (metrics address, queue, outbox bounds).
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+}
+
+/// Settings of `binwatch run` that are not about one camera, bin or sink.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// Host name in event sources (`binwatch://<host>/<camera>`); unset = the machine's host name.
+    pub host: Option<String>,
+    /// Address of `/metrics` and `/healthz`; empty = no HTTP server.
+    pub metrics_listen: String,
+    /// Frames waiting for inference; when full, a camera's newest frame is dropped and counted.
+    pub queue: usize,
+    /// Most events waiting in each sink's outbox before non-essential ones are dropped.
+    pub outbox_max_entries: usize,
+    /// Most megabytes in each sink's outbox before evidence images are stripped, oldest first.
+    pub outbox_max_mb: f64,
+    /// Seconds a shutdown waits for deliveries in progress.
+    pub shutdown_grace_s: f64,
+    /// Longest side of the evidence crop JPEG in pixels.
+    pub evidence_max_side: u32,
+    /// Also attach the whole frame as JPEG to bin events.
+    pub evidence_frame: bool,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            host: None,
+            metrics_listen: "127.0.0.1:9816".into(),
+            queue: 4,
+            outbox_max_entries: 10_000,
+            outbox_max_mb: 256.0,
+            shutdown_grace_s: 10.0,
+            evidence_max_side: 640,
+            evidence_frame: false,
+        }
+    }
 }
 
 fn default_state_dir() -> PathBuf {
@@ -79,7 +119,12 @@ fn default_interval() -> f64 {
 #[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
 pub enum Source {
     /// Replays image files from a folder (in name order).
-    Folder { path: PathBuf },
+    Folder {
+        path: PathBuf,
+        /// Start again from the first file after the last one (false: the camera ends).
+        #[serde(default, rename = "loop")]
+        repeat: bool,
+    },
     /// Fetches a JPEG snapshot URL.
     Http {
         url: String,
@@ -88,6 +133,9 @@ pub enum Source {
         username: Option<String>,
         /// Name of the environment variable holding the password.
         password_env: Option<String>,
+        /// HTTP authentication scheme used with `username`: `basic` or `digest`.
+        #[serde(default)]
+        auth: HttpAuth,
     },
     /// Captures from a Video4Linux2 device.
     V4l2 {
@@ -99,6 +147,15 @@ pub enum Source {
 
 fn default_timeout() -> f64 {
     10.0
+}
+
+/// HTTP authentication scheme of a snapshot URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HttpAuth {
+    #[default]
+    Basic,
+    Digest,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -142,6 +199,14 @@ pub struct Debounce {
     pub clear_s: f64,
     /// At least this many consecutive frames agree before any change.
     pub min_frames: u32,
+    /// Frames whose most probable class is below this probability are held (neither confirm nor clear).
+    pub min_confidence: f64,
+    /// Longest gap between usable frames that still counts as one run; unset = 3 camera intervals (>= 30 s).
+    pub max_gap_s: Option<f64>,
+    /// Re-notify an unresolved overflow this often, in seconds; 0 = never.
+    pub renotify_s: f64,
+    /// Seconds of score history carried by each event.
+    pub history_s: f64,
 }
 
 impl Default for Debounce {
@@ -152,6 +217,10 @@ impl Default for Debounce {
             confirm_s: 300.0,
             clear_s: 600.0,
             min_frames: 3,
+            min_confidence: 0.5,
+            max_gap_s: None,
+            renotify_s: 7200.0,
+            history_s: 900.0,
         }
     }
 }
@@ -169,7 +238,22 @@ pub enum Sink {
         secret_env: Option<String>,
         #[serde(default = "default_timeout")]
         timeout_s: f64,
+        /// Names the sink's outbox folder and its log lines; unset = `webhook` (`webhook-<n>` from the 2nd on).
+        name: Option<String>,
+        /// First retry delay in seconds; later ones double (with jitter) up to `retry_max_s`.
+        #[serde(default = "default_retry_initial")]
+        retry_initial_s: f64,
+        #[serde(default = "default_retry_max")]
+        retry_max_s: f64,
     },
+}
+
+fn default_retry_initial() -> f64 {
+    5.0
+}
+
+fn default_retry_max() -> f64 {
+    3600.0
 }
 
 /// One problem in a config file.
@@ -524,6 +608,10 @@ pub fn check(src: &str, base: &Path) -> (Option<Config>, Vec<Problem>) {
         Some(v) => c.typed::<PathBuf>("state_dir", v),
         None => Some(default_state_dir()),
     };
+    let daemon = match table.get("daemon") {
+        Some(v) => c.typed::<DaemonConfig>("daemon", v),
+        None => Some(DaemonConfig::default()),
+    };
     let cameras = list::<Camera>(&mut c, table, "cameras");
     let bins = list::<Bin>(&mut c, table, "bins");
     let sinks = list::<Sink>(&mut c, table, "sinks");
@@ -535,6 +623,7 @@ pub fn check(src: &str, base: &Path) -> (Option<Config>, Vec<Problem>) {
         debounce: debounce.clone().unwrap_or_default(),
         sinks: sinks.iter().flatten().cloned().collect(),
         state_dir: state_dir.unwrap_or_else(default_state_dir),
+        daemon: daemon.clone().unwrap_or_default(),
     };
     let raw_names = |list: &str, key: &str| -> Vec<Option<String>> {
         match table.get(list).map(|v| v.get_ref()) {
@@ -550,31 +639,27 @@ pub fn check(src: &str, base: &Path) -> (Option<Config>, Vec<Problem>) {
             _ => Vec::new(),
         }
     };
-    let ids = Ids {
+    let seen = Seen {
         cameras: raw_names("cameras", "name"),
         bins: raw_names("bins", "id"),
+        model_ok: model.is_some(),
+        debounce_ok: debounce.is_some(),
+        daemon_ok: daemon.is_some(),
     };
-    let ok = Sections {
-        model: model.is_some(),
-        debounce: debounce.is_some(),
-    };
-    semantic(&mut c, &cfg, &cameras, &bins, &sinks, &ids, ok, base);
+    semantic(&mut c, &cfg, (&cameras, &bins, &sinks), &seen, base);
     let mut problems = c.problems;
     problems.sort_by_key(|p| (p.line, p.column));
     (problems.is_empty().then_some(cfg), problems)
 }
 
-/// Camera names and bin ids as written, entry by entry (`None` where missing or not a string).
-struct Ids {
+/// What was read from the file beyond the typed config: camera names and bin ids as written, entry by
+/// entry (`None` where missing or not a string), and which single-table sections deserialised cleanly.
+struct Seen {
     cameras: Vec<Option<String>>,
     bins: Vec<Option<String>>,
-}
-
-/// Which single-table sections deserialised without problems.
-#[derive(Clone, Copy)]
-struct Sections {
-    model: bool,
-    debounce: bool,
+    model_ok: bool,
+    debounce_ok: bool,
+    daemon_ok: bool,
 }
 
 /// An array of tables, each element deserialised on its own so one bad entry does not hide the others.
@@ -607,18 +692,18 @@ fn list<'a, T: DeserializeOwned>(
     }
 }
 
+/// The list entries that deserialised (`None` where one had a problem), in file order.
+type Entries<'e> = (&'e [Option<Camera>], &'e [Option<Bin>], &'e [Option<Sink>]);
+
 fn semantic(
     c: &mut Checker<'_>,
     cfg: &Config,
-    cameras: &[Option<Camera>],
-    bins: &[Option<Bin>],
-    sinks: &[Option<Sink>],
-    ids: &Ids,
-    ok: Sections,
+    (cameras, bins, sinks): Entries<'_>,
+    seen: &Seen,
     base: &Path,
 ) {
     // model
-    if ok.model {
+    if seen.model_ok {
         if cfg.model.threads == 0 || cfg.model.threads > 64 {
             c.at("model.threads", "threads must be in 1..=64");
         }
@@ -644,7 +729,7 @@ fn semantic(
     }
     // names and ids, from the raw file so that an entry with another problem still counts
     let mut names = HashSet::new();
-    for (i, name) in ids.cameras.iter().enumerate() {
+    for (i, name) in seen.cameras.iter().enumerate() {
         let Some(name) = name else { continue };
         if name.trim().is_empty() {
             c.at(&format!("cameras[{i}].name"), "camera name is empty");
@@ -655,12 +740,12 @@ fn semantic(
             );
         }
     }
-    let mut seen = HashSet::new();
-    for (i, id) in ids.bins.iter().enumerate() {
+    let mut bin_ids = HashSet::new();
+    for (i, id) in seen.bins.iter().enumerate() {
         let Some(id) = id else { continue };
         if id.trim().is_empty() {
             c.at(&format!("bins[{i}].id"), "bin id is empty");
-        } else if !seen.insert(id.as_str()) {
+        } else if !bin_ids.insert(id.as_str()) {
             c.at(&format!("bins[{i}].id"), format!("duplicate bin id `{id}`"));
         }
     }
@@ -675,7 +760,7 @@ fn semantic(
             );
         }
         match &cam.source {
-            Source::Folder { path } if path.as_os_str().is_empty() => c.at(
+            Source::Folder { path, .. } if path.as_os_str().is_empty() => c.at(
                 &format!("{p}.source.path"),
                 format!("camera `{}`: folder path is empty", cam.name),
             ),
@@ -696,17 +781,13 @@ fn semantic(
                     );
                 }
             }
-            Source::V4l2 { width, height, .. } => {
-                if width.is_some() != height.is_some() {
-                    c.at(
-                        &format!("{p}.source"),
-                        format!(
-                            "camera `{}`: give both width and height, or neither",
-                            cam.name
-                        ),
-                    );
-                }
-            }
+            Source::V4l2 { width, height, .. } if width.is_some() != height.is_some() => c.at(
+                &format!("{p}.source"),
+                format!(
+                    "camera `{}`: give both width and height, or neither",
+                    cam.name
+                ),
+            ),
             _ => {}
         }
     }
@@ -786,7 +867,7 @@ fn semantic(
         }
     }
     // debounce
-    if ok.debounce {
+    if seen.debounce_ok {
         let d = &cfg.debounce;
         for (k, v) in [
             ("alert_threshold", d.alert_threshold),
@@ -813,6 +894,23 @@ fn semantic(
         if d.min_frames == 0 {
             c.at("debounce.min_frames", "must be at least 1");
         }
+        if !(d.min_confidence.is_finite() && (0.0..=1.0).contains(&d.min_confidence)) {
+            c.at("debounce.min_confidence", "a probability must be in 0..=1");
+        }
+        for (k, v) in [
+            ("max_gap_s", d.max_gap_s.unwrap_or(1.0)),
+            ("history_s", d.history_s),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                c.at(&format!("debounce.{k}"), "a duration must be > 0 seconds");
+            }
+        }
+        if !(d.renotify_s.is_finite() && d.renotify_s >= 0.0) {
+            c.at(
+                "debounce.renotify_s",
+                "a duration must be >= 0 seconds (0 = never)",
+            );
+        }
     }
     // sinks
     for (i, sink) in sinks.iter().enumerate() {
@@ -821,6 +919,9 @@ fn semantic(
             secret_file,
             secret_env,
             timeout_s,
+            name,
+            retry_initial_s,
+            retry_max_s,
         }) = sink
         else {
             continue;
@@ -837,6 +938,59 @@ fn semantic(
         }
         if !(timeout_s.is_finite() && *timeout_s > 0.0) {
             c.at(&format!("{p}.timeout_s"), "timeout must be > 0 seconds");
+        }
+        if secret_file.is_none() && secret_env.is_none() {
+            c.at(&p, "a webhook needs secret_file or secret_env (the secret itself never goes in the config)");
+        }
+        if let Some(n) = name
+            && (n.is_empty()
+                || !n
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_'))
+        {
+            c.at(&format!("{p}.name"), "a sink name must be non-empty and use only letters, digits, - and _ (it names a folder)");
+        }
+        if !(retry_initial_s.is_finite() && *retry_initial_s > 0.0) {
+            c.at(
+                &format!("{p}.retry_initial_s"),
+                "a duration must be > 0 seconds",
+            );
+        }
+        if !(retry_max_s.is_finite() && *retry_max_s >= *retry_initial_s) {
+            c.at(&format!("{p}.retry_max_s"), "must be >= retry_initial_s");
+        }
+    }
+    // daemon
+    if seen.daemon_ok {
+        let d = &cfg.daemon;
+        if !d.metrics_listen.is_empty() && d.metrics_listen.parse::<std::net::SocketAddr>().is_err()
+        {
+            c.at(
+                "daemon.metrics_listen",
+                "expected an address like 127.0.0.1:9816 (or \"\" for none)",
+            );
+        }
+        if d.queue == 0 {
+            c.at("daemon.queue", "must be at least 1");
+        }
+        if d.outbox_max_entries == 0 {
+            c.at("daemon.outbox_max_entries", "must be at least 1");
+        }
+        for (k, v) in [
+            ("outbox_max_mb", d.outbox_max_mb),
+            ("shutdown_grace_s", d.shutdown_grace_s),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                c.at(&format!("daemon.{k}"), "must be > 0");
+            }
+        }
+        if d.evidence_max_side < 16 {
+            c.at("daemon.evidence_max_side", "must be at least 16 pixels");
+        }
+        if let Some(h) = &d.host
+            && h.trim().is_empty()
+        {
+            c.at("daemon.host", "host name is empty");
         }
     }
 }
