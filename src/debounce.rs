@@ -79,6 +79,9 @@ pub struct DebounceConfig {
     pub history_window: Duration,
     /// Score history kept for events, by count (default 600 samples).
     pub history_max_samples: usize,
+    /// A confirming or clearing run also needs at least this many usable frames (default 1:
+    /// duration alone decides).
+    pub min_frames: u32,
 }
 
 impl Default for DebounceConfig {
@@ -93,6 +96,7 @@ impl Default for DebounceConfig {
             max_gap: Duration::from_secs(30),
             history_window: Duration::from_secs(300),
             history_max_samples: 600,
+            min_frames: 1,
         }
     }
 }
@@ -290,6 +294,7 @@ pub struct Debouncer {
     last_hold: Option<HoldReason>,
     held_frames: u64,
     cleared_at: Option<Timestamp>,
+    run_frames: u32,
 }
 
 impl Debouncer {
@@ -311,6 +316,7 @@ impl Debouncer {
             last_hold: None,
             held_frames: 0,
             cleared_at: None,
+            run_frames: 0,
         })
     }
 
@@ -414,11 +420,19 @@ impl Debouncer {
             BinState::Clear { pending_since } => {
                 if p_full >= self.cfg.enter_threshold {
                     let since = match *pending_since {
-                        Some(s) if !gap => s,
-                        _ => time,
+                        Some(s) if !gap => {
+                            self.run_frames += 1;
+                            s
+                        }
+                        _ => {
+                            self.run_frames = 1;
+                            time
+                        }
                     };
                     *pending_since = Some(since);
-                    if time.since(since) >= self.cfg.confirm_for {
+                    if time.since(since) >= self.cfg.confirm_for
+                        && self.run_frames >= self.cfg.min_frames
+                    {
                         let episode = EpisodeId(format!("{}-{}", self.bin, since.as_unix_ms()));
                         self.state = BinState::Overflowing {
                             episode: episode.clone(),
@@ -449,11 +463,19 @@ impl Debouncer {
             } => {
                 if p_full <= self.cfg.exit_threshold {
                     let start = match *clearing_since {
-                        Some(s) if !gap => s,
-                        _ => time,
+                        Some(s) if !gap => {
+                            self.run_frames += 1;
+                            s
+                        }
+                        _ => {
+                            self.run_frames = 1;
+                            time
+                        }
                     };
                     *clearing_since = Some(start);
-                    if time.since(start) >= self.cfg.clear_for {
+                    if time.since(start) >= self.cfg.clear_for
+                        && self.run_frames >= self.cfg.min_frames
+                    {
                         let (episode, confirmed) = (episode.clone(), *since);
                         self.state = BinState::Clear {
                             pending_since: None,
@@ -1103,5 +1125,23 @@ mod tests {
         let ts = run(&mut d, 0, 100, 1, |_| 0.9);
         assert_eq!(ts[0].history.len(), 10);
         assert_eq!(ts[0].history.last().map(|s| s.time), Some(at(60)));
+    }
+
+    #[test]
+    fn min_frames_also_required_for_confirm_and_clear() {
+        let mut d = deb(DebounceConfig {
+            confirm_for: Duration::from_secs(10),
+            clear_for: Duration::from_secs(10),
+            max_gap: Duration::from_secs(120),
+            min_frames: 4,
+            ..Default::default()
+        });
+        // frames every 60 s: 10 s is reached at the 2nd frame, 4 frames only at the 4th
+        let ts = run(&mut d, 0, 600, 60, |s| if s < 300 { 0.9 } else { 0.1 });
+        assert_eq!(ts.len(), 2, "{ts:?}");
+        assert_eq!(ts[0].kind, TransitionKind::Overflowing);
+        assert_eq!(ts[0].at, at(180));
+        assert_eq!(ts[1].kind, TransitionKind::Resolved);
+        assert_eq!(ts[1].at, at(480));
     }
 }

@@ -154,10 +154,12 @@ pub enum EventData {
 /// Where a bin stands, from config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Location {
-    /// WGS84 latitude.
-    pub lat: f64,
+    /// WGS84 latitude (absent when the config gives none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lat: Option<f64>,
     /// WGS84 longitude.
-    pub lon: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lon: Option<f64>,
     /// Street address, for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<String>,
@@ -450,8 +452,12 @@ impl Event {
         match &self.data {
             EventData::Bin(b) => {
                 let addr = b.location.address.as_deref().unwrap_or("-");
+                let pos = match (b.location.lat, b.location.lon) {
+                    (Some(lat), Some(lon)) => format!("{lat:.6},{lon:.6}"),
+                    _ => "no position".to_string(),
+                };
                 format!(
-                    "{} {} bin={} camera={} level={} p_full={:.2} at \"{}\" ({:.6},{:.6}) episode={} id={}",
+                    "{} {} bin={} camera={} level={} p_full={:.2} at \"{}\" ({}) episode={} id={}",
                     self.time,
                     self.ty.short(),
                     b.bin,
@@ -459,8 +465,7 @@ impl Event {
                     b.level,
                     b.p_full,
                     addr,
-                    b.location.lat,
-                    b.location.lon,
+                    pos,
                     b.episode_id,
                     self.id
                 )
@@ -518,8 +523,8 @@ mod tests {
     fn ctx_parts() -> (Location, Vec<String>, ModelInfo) {
         (
             Location {
-                lat: -34.9011,
-                lon: -56.1645,
+                lat: Some(-34.9011),
+                lon: Some(-56.1645),
                 address: Some("Av. 18 de Julio 1234".into()),
             },
             vec!["empty".into(), "partial".into(), "full".into()],

@@ -17,9 +17,13 @@ pub mod report;
 pub mod runtime;
 
 // The daemon (`binwatch run`, issue 4): debouncing, events, outbox, sinks, receiver.
+pub mod daemon;
 pub mod debounce;
 pub mod event;
+pub mod metrics;
+pub mod notify;
 pub mod outbox;
 pub mod receive;
 pub mod sink;
+pub mod source;
 pub mod timestamp;

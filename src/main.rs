@@ -24,6 +24,12 @@ enum Command {
     Eval(cmd::eval::EvalArgs),
     /// Check a config file and report every problem in it.
     CheckConfig(cmd::check_config::CheckConfigArgs),
+    /// Run the daemon: watch the cameras, raise work orders, deliver them.
+    Run(cmd::run::RunArgs),
+    /// Receive work orders (a small signed-webhook receiver for trying binwatch out and for tests).
+    Receive(cmd::receive::ReceiveArgs),
+    /// Inspect the outbox of each sink: what waits and why.
+    Outbox(cmd::outbox::OutboxArgs),
 }
 
 fn main() -> ExitCode {
@@ -32,6 +38,9 @@ fn main() -> ExitCode {
         Command::Classify(a) => cmd::classify::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::CheckConfig(a) => cmd::check_config::run(a),
+        Command::Run(a) => cmd::run::run(a),
+        Command::Receive(a) => cmd::receive::run(a),
+        Command::Outbox(a) => cmd::outbox::run(a),
     };
     match result {
         Ok(code) => code,

@@ -877,8 +877,8 @@ mod tests {
                 bin: bin.into(),
                 camera: "cam-1".into(),
                 location: Location {
-                    lat: 1.0,
-                    lon: 2.0,
+                    lat: Some(1.0),
+                    lon: Some(2.0),
                     address: None,
                 },
                 episode_id: EpisodeId(format!("{bin}-1")),

@@ -410,8 +410,8 @@ mod tests {
         .expect("classes");
         let mut d = Debouncer::new(bin, classes.clone(), DebounceConfig::default()).expect("deb");
         let loc = Location {
-            lat: -34.9,
-            lon: -56.16,
+            lat: Some(-34.9),
+            lon: Some(-56.16),
             address: Some("Plaza Independencia".into()),
         };
         let model = ModelInfo {

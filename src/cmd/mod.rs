@@ -4,6 +4,10 @@
 pub mod check_config;
 pub mod classify;
 pub mod eval;
+// the daemon and its companions (issue 4)
+pub mod outbox;
+pub mod receive;
+pub mod run;
 
 use std::path::PathBuf;
 
