@@ -6,6 +6,7 @@
 //! session), [`dataset`] (labelled photo folders and region files), [`eval`] (metrics), [`report`] (the
 //! evaluation report a person reads). [`cmd`] holds one module per subcommand of the `binwatch` binary.
 
+pub mod calibrate;
 pub mod classify;
 pub mod cmd;
 pub mod config;
