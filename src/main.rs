@@ -30,6 +30,9 @@ enum Command {
     Receive(cmd::receive::ReceiveArgs),
     /// Inspect the outbox of each sink: what waits and why.
     Outbox(cmd::outbox::OutboxArgs),
+    /// Define bin regions, preview them and check a camera against its reference frame.
+    #[command(subcommand_required = true)]
+    Calibrate(cmd::calibrate::CalibrateArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +44,7 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd::run::run(a),
         Command::Receive(a) => cmd::receive::run(a),
         Command::Outbox(a) => cmd::outbox::run(a),
+        Command::Calibrate(a) => cmd::calibrate::run(a),
     };
     match result {
         Ok(code) => code,

@@ -223,8 +223,12 @@ pub fn upsert_bin(text: &str, spec: &BinSpec) -> Result<Edited, EditError> {
     if let Some(a) = &spec.address {
         set_keep_decor(t, "address", Value::from(a.as_str()));
     }
+    let mut text = doc.to_string();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
     Ok(Edited {
-        text: doc.to_string(),
+        text,
         index,
         replaced: existing.is_some(),
     })

@@ -21,7 +21,7 @@ pub struct PreviewBin {
     pub id: String,
     pub region: Region,
     /// Context margin the classifier adds around the region (the bin's, else the model's
-    /// default): the thumbnail shows the widened crop and a thin outline marks it on the frame.
+    /// default): the thumbnail shows the widened crop, as the model sees it.
     pub margin: f64,
     /// Extra line under the thumbnail, e.g. "full p=0.93" with `--classify`.
     pub caption: Option<String>,
@@ -145,16 +145,6 @@ pub fn render_preview(
         .iter()
         .map(|b| Outline::from(&b.region).pixel_polygon(dw, dh))
         .collect();
-    for (i, bin) in bins.iter().enumerate() {
-        if bin.margin > 0.0
-            && let Ok(w) = bin.region.with_margin(bin.margin)
-        {
-            let colour = Rgb(PALETTE[i % PALETTE.len()]);
-            let poly = Outline::from(&w).pixel_polygon(dw, dh);
-            draw_polygon(&mut shown, &poly, 2.0, DARK);
-            draw_polygon(&mut shown, &poly, 1.0, colour);
-        }
-    }
     for (i, poly) in polys.iter().enumerate() {
         let colour = Rgb(PALETTE[i % PALETTE.len()]);
         draw_polygon(&mut shown, poly, thick / 2.0 + 2.0, DARK);

@@ -1,6 +1,7 @@
 //! The `binwatch` subcommands, one module each. Each takes its parsed clap arguments and returns
 //! `anyhow::Result<ExitCode>`; the library modules below them return typed errors.
 
+pub mod calibrate;
 pub mod check_config;
 pub mod classify;
 pub mod eval;
