@@ -236,6 +236,9 @@ pub enum Sink {
         secret_file: Option<PathBuf>,
         /// Environment variable holding the secret.
         secret_env: Option<String>,
+        /// Name of a systemd credential holding the secret (`LoadCredential=`), read from
+        /// `$CREDENTIALS_DIRECTORY/<name>`.
+        secret_credential: Option<String>,
         #[serde(default = "default_timeout")]
         timeout_s: f64,
         /// Names the sink's outbox folder and its log lines; unset = `webhook` (`webhook-<n>` from the 2nd on).
@@ -918,6 +921,7 @@ fn semantic(
             url,
             secret_file,
             secret_env,
+            secret_credential,
             timeout_s,
             name,
             retry_initial_s,
@@ -933,14 +937,22 @@ fn semantic(
                 "webhook URL must start with http:// or https://",
             );
         }
-        if secret_file.is_some() && secret_env.is_some() {
-            c.at(&p, "give secret_file or secret_env, not both");
+        let sources = [
+            secret_file.is_some(),
+            secret_env.is_some(),
+            secret_credential.is_some(),
+        ];
+        if sources.iter().filter(|s| **s).count() > 1 {
+            c.at(
+                &p,
+                "give one of secret_file, secret_env and secret_credential",
+            );
         }
         if !(timeout_s.is_finite() && *timeout_s > 0.0) {
             c.at(&format!("{p}.timeout_s"), "timeout must be > 0 seconds");
         }
-        if secret_file.is_none() && secret_env.is_none() {
-            c.at(&p, "a webhook needs secret_file or secret_env (the secret itself never goes in the config)");
+        if !sources.contains(&true) {
+            c.at(&p, "a webhook needs secret_file, secret_env or secret_credential (the secret itself never goes in the config)");
         }
         if let Some(n) = name
             && (n.is_empty()

@@ -22,12 +22,10 @@ use thiserror::Error;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
-use crate::classify::{ClassifyError, Classifier, Options as ClassifyOptions};
+use crate::classify::{Classifier, ClassifyError, Options as ClassifyOptions};
 use crate::config::{self, Config, ConfigError};
 use crate::debounce::{BinState, Classes, DebounceConfig, DebounceError, Debouncer};
-use crate::event::{
-    BinContext, CameraData, Event, Evidence, Location, ModelInfo, new_event_id,
-};
+use crate::event::{BinContext, CameraData, Event, Evidence, Location, ModelInfo, new_event_id};
 use crate::metrics::{BinStats, Metrics};
 use crate::notify;
 use crate::outbox::{Outbox, OutboxError, OutboxLimits, Recorded};
@@ -356,13 +354,20 @@ impl Generation {
 
         // sinks and their outboxes
         let names = sink_names(&cfg);
-        type Built = (String, PathBuf, Arc<dyn Sink>, Arc<Mutex<Outbox>>, Arc<Notify>);
+        type Built = (
+            String,
+            PathBuf,
+            Arc<dyn Sink>,
+            Arc<Mutex<Outbox>>,
+            Arc<Notify>,
+        );
         let mut built: Vec<Built> = Vec::new();
         for (sink, name) in cfg.sinks.iter().zip(&names) {
             let config::Sink::Webhook {
                 url,
                 secret_file,
                 secret_env,
+                secret_credential,
                 timeout_s,
                 retry_initial_s,
                 retry_max_s,
@@ -372,10 +377,21 @@ impl Generation {
                 sink: name.clone(),
                 source,
             };
-            let secret = match (secret_file, secret_env) {
-                (Some(f), _) => WebhookSecret::from_file(&base.join(f)).map_err(serr)?,
-                (None, Some(v)) => WebhookSecret::from_env(v).map_err(serr)?,
-                (None, None) => unreachable!("check-config requires a secret source"),
+            let secret = match (secret_file, secret_env, secret_credential) {
+                (Some(f), _, _) => WebhookSecret::from_file(&base.join(f)).map_err(serr)?,
+                (None, Some(v), _) => WebhookSecret::from_env(v).map_err(serr)?,
+                (None, None, Some(cred)) => {
+                    let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
+                        DaemonError::Io {
+                            what: format!("sink {name}: secret_credential {cred}"),
+                            source: std::io::Error::other(
+                                "$CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit)",
+                            ),
+                        }
+                    })?;
+                    WebhookSecret::from_file(&Path::new(&dir).join(cred)).map_err(serr)?
+                }
+                (None, None, None) => unreachable!("check-config requires a secret source"),
             };
             let mut wc = WebhookConfig::new(url);
             wc.name = name.clone();
@@ -608,7 +624,10 @@ impl Generation {
         }
         drop(job_tx);
         metrics.retain(
-            &cfg.cameras.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+            &cfg.cameras
+                .iter()
+                .map(|c| c.name.clone())
+                .collect::<Vec<_>>(),
             &cfg.bins.iter().map(|b| b.id.clone()).collect::<Vec<_>>(),
         );
         Ok(Generation {
@@ -631,9 +650,10 @@ impl Generation {
         if self.pipeline.as_ref().is_some_and(|p| !p.is_finished()) {
             return false;
         }
-        self.outboxes.sinks.iter().all(|(_, o, _)| {
-            o.lock().unwrap_or_else(|p| p.into_inner()).is_empty()
-        })
+        self.outboxes
+            .sinks
+            .iter()
+            .all(|(_, o, _)| o.lock().unwrap_or_else(|p| p.into_inner()).is_empty())
     }
 
     /// Stops sources, finishes queued frames and deliveries in progress; returns the debouncers.
@@ -887,10 +907,14 @@ async fn deliver_loop(
                     },
                 };
                 let Some(res) = next else { break };
-                let Ok((seq, ev, outcome)) = res else { continue };
+                let Ok((seq, ev, outcome)) = res else {
+                    continue;
+                };
                 pending.retain(|s| *s != seq);
                 let now = Timestamp::now();
-                let rec = tokio::task::block_in_place(|| lock(&outbox).record(seq, &outcome, now, &mut rng));
+                let rec = tokio::task::block_in_place(|| {
+                    lock(&outbox).record(seq, &outcome, now, &mut rng)
+                });
                 match rec {
                     Ok(Recorded::Removed) => {
                         tracing::info!(sink = %name, id = %ev.id, event = %ev.ty.short(), subject = %ev.subject, "delivered");
@@ -902,7 +926,9 @@ async fn deliver_loop(
                     Ok(Recorded::DeadLettered(reason)) => {
                         tracing::error!(sink = %name, id = %ev.id, reason = %reason, "delivery refused for good; kept as a dead letter")
                     }
-                    Err(e) => tracing::error!(sink = %name, id = %ev.id, error = %e, "outbox update failed"),
+                    Err(e) => {
+                        tracing::error!(sink = %name, id = %ev.id, error = %e, "outbox update failed")
+                    }
                 }
             }
             if !pending.is_empty() {
@@ -961,13 +987,12 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
     let (stop_http, http_rx) = watch::channel(false);
     if !cfg.daemon.metrics_listen.is_empty() {
         let addr = &cfg.daemon.metrics_listen;
-        let listener =
-            tokio::net::TcpListener::bind(addr)
-                .await
-                .map_err(|source| DaemonError::Io {
-                    what: format!("daemon.metrics_listen {addr}: bind"),
-                    source,
-                })?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| DaemonError::Io {
+                what: format!("daemon.metrics_listen {addr}: bind"),
+                source,
+            })?;
         let bound = listener.local_addr().ok();
         tracing::info!(addr = ?bound, "serving /metrics and /healthz");
         let m = shared.metrics.clone();
