@@ -18,7 +18,9 @@ use tokio::net::TcpListener;
 use crate::timestamp::Timestamp;
 
 /// Upper bounds (seconds) of the inference latency histogram.
-pub const LATENCY_BUCKETS: [f64; 11] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+pub const LATENCY_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
 
 #[derive(Debug, Clone, Default)]
 pub struct CameraStats {
@@ -75,7 +77,9 @@ pub struct Metrics {
 }
 
 fn esc(v: &str) -> String {
-    v.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 impl Metrics {
@@ -158,83 +162,250 @@ impl Metrics {
             let head = |o: &mut String, name: &str, ty: &str, help: &str| {
                 let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {ty}");
             };
-            head(&mut o, "binwatch_camera_frames_total", "counter", "Frames captured and decoded, per camera.");
+            head(
+                &mut o,
+                "binwatch_camera_frames_total",
+                "counter",
+                "Frames captured and decoded, per camera.",
+            );
             for (c, s) in &i.cameras {
-                let _ = writeln!(o, "binwatch_camera_frames_total{{camera=\"{}\"}} {}", esc(c), s.frames);
+                let _ = writeln!(
+                    o,
+                    "binwatch_camera_frames_total{{camera=\"{}\"}} {}",
+                    esc(c),
+                    s.frames
+                );
             }
-            head(&mut o, "binwatch_camera_errors_total", "counter", "Failed captures (fetch, timeout) and undecodable frames (decode), per camera.");
+            head(
+                &mut o,
+                "binwatch_camera_errors_total",
+                "counter",
+                "Failed captures (fetch, timeout) and undecodable frames (decode), per camera.",
+            );
             for (c, s) in &i.cameras {
                 for kind in ["fetch", "timeout", "decode"] {
                     let n = s.errors.get(kind).copied().unwrap_or(0);
-                    let _ = writeln!(o, "binwatch_camera_errors_total{{camera=\"{}\",kind=\"{kind}\"}} {n}", esc(c));
+                    let _ = writeln!(
+                        o,
+                        "binwatch_camera_errors_total{{camera=\"{}\",kind=\"{kind}\"}} {n}",
+                        esc(c)
+                    );
                 }
             }
-            head(&mut o, "binwatch_camera_dropped_frames_total", "counter", "Frames dropped because the inference queue was full.");
+            head(
+                &mut o,
+                "binwatch_camera_dropped_frames_total",
+                "counter",
+                "Frames dropped because the inference queue was full.",
+            );
             for (c, s) in &i.cameras {
-                let _ = writeln!(o, "binwatch_camera_dropped_frames_total{{camera=\"{}\"}} {}", esc(c), s.dropped);
+                let _ = writeln!(
+                    o,
+                    "binwatch_camera_dropped_frames_total{{camera=\"{}\"}} {}",
+                    esc(c),
+                    s.dropped
+                );
             }
-            head(&mut o, "binwatch_camera_last_frame_age_seconds", "gauge", "Seconds since the camera's last good frame (absent before the first).");
+            head(
+                &mut o,
+                "binwatch_camera_last_frame_age_seconds",
+                "gauge",
+                "Seconds since the camera's last good frame (absent before the first).",
+            );
             for (c, s) in &i.cameras {
                 if let Some(t) = s.last_frame {
-                    let _ = writeln!(o, "binwatch_camera_last_frame_age_seconds{{camera=\"{}\"}} {:.3}", esc(c), now.since(t).as_secs_f64());
+                    let _ = writeln!(
+                        o,
+                        "binwatch_camera_last_frame_age_seconds{{camera=\"{}\"}} {:.3}",
+                        esc(c),
+                        now.since(t).as_secs_f64()
+                    );
                 }
             }
-            head(&mut o, "binwatch_camera_online", "gauge", "1 while the camera delivers frames, 0 after it was reported offline.");
+            head(
+                &mut o,
+                "binwatch_camera_online",
+                "gauge",
+                "1 while the camera delivers frames, 0 after it was reported offline.",
+            );
             for (c, s) in &i.cameras {
-                let _ = writeln!(o, "binwatch_camera_online{{camera=\"{}\"}} {}", esc(c), u8::from(s.online));
+                let _ = writeln!(
+                    o,
+                    "binwatch_camera_online{{camera=\"{}\"}} {}",
+                    esc(c),
+                    u8::from(s.online)
+                );
             }
-            head(&mut o, "binwatch_bin_p_full", "gauge", "Probability of the alert class in the bin's last frame.");
+            head(
+                &mut o,
+                "binwatch_bin_p_full",
+                "gauge",
+                "Probability of the alert class in the bin's last frame.",
+            );
             for (b, s) in &i.bins {
-                let _ = writeln!(o, "binwatch_bin_p_full{{bin=\"{}\",camera=\"{}\"}} {:.4}", esc(b), esc(&s.camera), s.p_full);
+                let _ = writeln!(
+                    o,
+                    "binwatch_bin_p_full{{bin=\"{}\",camera=\"{}\"}} {:.4}",
+                    esc(b),
+                    esc(&s.camera),
+                    s.p_full
+                );
             }
-            head(&mut o, "binwatch_bin_level", "gauge", "1 for the bin's most probable class in its last frame.");
+            head(
+                &mut o,
+                "binwatch_bin_level",
+                "gauge",
+                "1 for the bin's most probable class in its last frame.",
+            );
             for (b, s) in &i.bins {
-                let _ = writeln!(o, "binwatch_bin_level{{bin=\"{}\",level=\"{}\"}} 1", esc(b), esc(&s.level));
+                let _ = writeln!(
+                    o,
+                    "binwatch_bin_level{{bin=\"{}\",level=\"{}\"}} 1",
+                    esc(b),
+                    esc(&s.level)
+                );
             }
-            head(&mut o, "binwatch_bin_state", "gauge", "1 for the debouncer state of the bin.");
+            head(
+                &mut o,
+                "binwatch_bin_state",
+                "gauge",
+                "1 for the debouncer state of the bin.",
+            );
             for (b, s) in &i.bins {
                 for st in ["clear", "pending", "overflowing", "clearing"] {
-                    let _ = writeln!(o, "binwatch_bin_state{{bin=\"{}\",state=\"{st}\"}} {}", esc(b), u8::from(st == s.state));
+                    let _ = writeln!(
+                        o,
+                        "binwatch_bin_state{{bin=\"{}\",state=\"{st}\"}} {}",
+                        esc(b),
+                        u8::from(st == s.state)
+                    );
                 }
             }
-            head(&mut o, "binwatch_bin_state_seconds", "gauge", "Seconds the bin has been in its current state.");
+            head(
+                &mut o,
+                "binwatch_bin_state_seconds",
+                "gauge",
+                "Seconds the bin has been in its current state.",
+            );
             for (b, s) in &i.bins {
-                let _ = writeln!(o, "binwatch_bin_state_seconds{{bin=\"{}\"}} {:.3}", esc(b), now.since(s.since).as_secs_f64());
+                let _ = writeln!(
+                    o,
+                    "binwatch_bin_state_seconds{{bin=\"{}\"}} {:.3}",
+                    esc(b),
+                    now.since(s.since).as_secs_f64()
+                );
             }
-            head(&mut o, "binwatch_bin_held_frames_total", "counter", "Frames not used as evidence (low confidence, unreadable region).");
+            head(
+                &mut o,
+                "binwatch_bin_held_frames_total",
+                "counter",
+                "Frames not used as evidence (low confidence, unreadable region).",
+            );
             for (b, s) in &i.bins {
-                let _ = writeln!(o, "binwatch_bin_held_frames_total{{bin=\"{}\"}} {}", esc(b), s.held);
+                let _ = writeln!(
+                    o,
+                    "binwatch_bin_held_frames_total{{bin=\"{}\"}} {}",
+                    esc(b),
+                    s.held
+                );
             }
-            head(&mut o, "binwatch_outbox_depth", "gauge", "Events waiting in the sink's outbox.");
+            head(
+                &mut o,
+                "binwatch_outbox_depth",
+                "gauge",
+                "Events waiting in the sink's outbox.",
+            );
             for (k, s) in &i.outboxes {
-                let _ = writeln!(o, "binwatch_outbox_depth{{sink=\"{}\"}} {}", esc(k), s.depth);
+                let _ = writeln!(
+                    o,
+                    "binwatch_outbox_depth{{sink=\"{}\"}} {}",
+                    esc(k),
+                    s.depth
+                );
             }
-            head(&mut o, "binwatch_outbox_bytes", "gauge", "Bytes of the events waiting in the sink's outbox.");
+            head(
+                &mut o,
+                "binwatch_outbox_bytes",
+                "gauge",
+                "Bytes of the events waiting in the sink's outbox.",
+            );
             for (k, s) in &i.outboxes {
-                let _ = writeln!(o, "binwatch_outbox_bytes{{sink=\"{}\"}} {}", esc(k), s.bytes);
+                let _ = writeln!(
+                    o,
+                    "binwatch_outbox_bytes{{sink=\"{}\"}} {}",
+                    esc(k),
+                    s.bytes
+                );
             }
-            head(&mut o, "binwatch_outbox_dead_letters", "gauge", "Events the sink refused for good (kept on disk).");
+            head(
+                &mut o,
+                "binwatch_outbox_dead_letters",
+                "gauge",
+                "Events the sink refused for good (kept on disk).",
+            );
             for (k, s) in &i.outboxes {
-                let _ = writeln!(o, "binwatch_outbox_dead_letters{{sink=\"{}\"}} {}", esc(k), s.dead);
+                let _ = writeln!(
+                    o,
+                    "binwatch_outbox_dead_letters{{sink=\"{}\"}} {}",
+                    esc(k),
+                    s.dead
+                );
             }
-            head(&mut o, "binwatch_delivered_total", "counter", "Events delivered (2xx) by the sink.");
+            head(
+                &mut o,
+                "binwatch_delivered_total",
+                "counter",
+                "Events delivered (2xx) by the sink.",
+            );
             for (k, s) in &i.outboxes {
-                let _ = writeln!(o, "binwatch_delivered_total{{sink=\"{}\"}} {}", esc(k), s.delivered);
+                let _ = writeln!(
+                    o,
+                    "binwatch_delivered_total{{sink=\"{}\"}} {}",
+                    esc(k),
+                    s.delivered
+                );
             }
-            head(&mut o, "binwatch_events_total", "counter", "Events raised, by type.");
+            head(
+                &mut o,
+                "binwatch_events_total",
+                "counter",
+                "Events raised, by type.",
+            );
             for (t, n) in &i.events {
                 let _ = writeln!(o, "binwatch_events_total{{type=\"{t}\"}} {n}");
             }
-            head(&mut o, "binwatch_inference_seconds", "histogram", "Time of one batched classifier run (all bins of a frame).");
+            head(
+                &mut o,
+                "binwatch_inference_seconds",
+                "histogram",
+                "Time of one batched classifier run (all bins of a frame).",
+            );
             for (b, le) in i.buckets.iter().zip(LATENCY_BUCKETS) {
                 let _ = writeln!(o, "binwatch_inference_seconds_bucket{{le=\"{le}\"}} {b}");
             }
-            let _ = writeln!(o, "binwatch_inference_seconds_bucket{{le=\"+Inf\"}} {}", i.latency_count);
+            let _ = writeln!(
+                o,
+                "binwatch_inference_seconds_bucket{{le=\"+Inf\"}} {}",
+                i.latency_count
+            );
             let _ = writeln!(o, "binwatch_inference_seconds_sum {:.6}", i.latency_sum);
             let _ = writeln!(o, "binwatch_inference_seconds_count {}", i.latency_count);
-            head(&mut o, "binwatch_config_reloads_total", "counter", "SIGHUP reloads, by result.");
-            let _ = writeln!(o, "binwatch_config_reloads_total{{result=\"ok\"}} {}", i.reloads);
-            let _ = writeln!(o, "binwatch_config_reloads_total{{result=\"error\"}} {}", i.reload_failures);
+            head(
+                &mut o,
+                "binwatch_config_reloads_total",
+                "counter",
+                "SIGHUP reloads, by result.",
+            );
+            let _ = writeln!(
+                o,
+                "binwatch_config_reloads_total{{result=\"ok\"}} {}",
+                i.reloads
+            );
+            let _ = writeln!(
+                o,
+                "binwatch_config_reloads_total{{result=\"error\"}} {}",
+                i.reload_failures
+            );
             o
         })
     }
@@ -244,7 +415,14 @@ impl Metrics {
     pub fn health(&self, now: Timestamp) -> (bool, String) {
         self.with(|i| {
             let mut ok = i.inference_alive;
-            let mut text = format!("inference {}\n", if i.inference_alive { "running" } else { "stopped" });
+            let mut text = format!(
+                "inference {}\n",
+                if i.inference_alive {
+                    "running"
+                } else {
+                    "stopped"
+                }
+            );
             for (c, s) in &i.cameras {
                 let stale = Duration::from_secs_f64((3.0 * s.interval_s).max(60.0));
                 let state = if s.ended {
@@ -258,7 +436,9 @@ impl Metrics {
                             ok = false;
                             format!("silent for {:.0} s", now.since(t).as_secs_f64())
                         }
-                        Some(t) => format!("ok, last frame {:.1} s ago", now.since(t).as_secs_f64()),
+                        Some(t) => {
+                            format!("ok, last frame {:.1} s ago", now.since(t).as_secs_f64())
+                        }
                         None => "waiting for the first frame".to_string(),
                     }
                 };
@@ -271,7 +451,11 @@ impl Metrics {
 }
 
 /// Serves `/metrics` and `/healthz` until `shutdown` completes.
-pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    metrics: Arc<Metrics>,
+    shutdown: impl Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {
@@ -292,16 +476,35 @@ pub async fn serve(listener: TcpListener, metrics: Arc<Metrics>, shutdown: impl 
                 async move {
                     let now = Timestamp::now();
                     let (status, ctype, body) = match req.uri().path() {
-                        "/metrics" => (StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", metrics.render(now)),
+                        "/metrics" => (
+                            StatusCode::OK,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                            metrics.render(now),
+                        ),
                         "/healthz" => {
                             let (ok, text) = metrics.health(now);
-                            (if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, "text/plain; charset=utf-8", text)
+                            (
+                                if ok {
+                                    StatusCode::OK
+                                } else {
+                                    StatusCode::SERVICE_UNAVAILABLE
+                                },
+                                "text/plain; charset=utf-8",
+                                text,
+                            )
                         }
-                        _ => (StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "try /metrics or /healthz\n".into()),
+                        _ => (
+                            StatusCode::NOT_FOUND,
+                            "text/plain; charset=utf-8",
+                            "try /metrics or /healthz\n".into(),
+                        ),
                     };
                     let mut r = Response::new(Full::new(Bytes::from(body)));
                     *r.status_mut() = status;
-                    r.headers_mut().insert("content-type", hyper::header::HeaderValue::from_static(ctype));
+                    r.headers_mut().insert(
+                        "content-type",
+                        hyper::header::HeaderValue::from_static(ctype),
+                    );
                     Ok::<_, Infallible>(r)
                 }
             });
@@ -340,9 +543,20 @@ mod tests {
         m.inference(Duration::from_millis(30));
         m.set_outbox("webhook", |o| o.depth = 2);
         let text = m.render(t0.plus(Duration::from_secs(5)));
-        assert!(text.contains("binwatch_camera_frames_total{camera=\"yard \\\"A\\\"\"} 3"), "{text}");
-        assert!(text.contains("binwatch_camera_errors_total{camera=\"yard \\\"A\\\"\",kind=\"decode\"} 1"));
-        assert!(text.contains("binwatch_camera_last_frame_age_seconds{camera=\"yard \\\"A\\\"\"} 5.000"));
+        assert!(
+            text.contains("binwatch_camera_frames_total{camera=\"yard \\\"A\\\"\"} 3"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "binwatch_camera_errors_total{camera=\"yard \\\"A\\\"\",kind=\"decode\"} 1"
+            )
+        );
+        assert!(
+            text.contains(
+                "binwatch_camera_last_frame_age_seconds{camera=\"yard \\\"A\\\"\"} 5.000"
+            )
+        );
         assert!(text.contains("binwatch_bin_state{bin=\"bin-1\",state=\"overflowing\"} 1"));
         assert!(text.contains("binwatch_bin_state_seconds{bin=\"bin-1\"} 5.000"));
         assert!(text.contains("binwatch_inference_seconds_bucket{le=\"0.05\"} 1"));

@@ -83,8 +83,14 @@ pub fn run(a: &OutboxArgs) -> anyhow::Result<ExitCode> {
                 if !dir.exists() {
                     continue;
                 }
-                let (mut ob, _) = Outbox::open(&dir, OutboxLimits::default(), RetryPolicy::default())
-                    .with_context(|| format!("sink {name}: open outbox {} (is the daemon running?)", dir.display()))?;
+                let (mut ob, _) =
+                    Outbox::open(&dir, OutboxLimits::default(), RetryPolicy::default())
+                        .with_context(|| {
+                            format!(
+                                "sink {name}: open outbox {} (is the daemon running?)",
+                                dir.display()
+                            )
+                        })?;
                 let n = ob.requeue_dead(now)?;
                 println!("sink {name}: {n} dead letter(s) queued again");
             }

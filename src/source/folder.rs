@@ -21,9 +21,9 @@ pub fn list_images(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.is_file()
-                && p.extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png"))
+                && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                    matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png")
+                })
         })
         .collect();
     files.sort();
@@ -141,7 +141,9 @@ mod tests {
     #[test]
     fn empty_or_missing_folder_is_an_error_naming_the_camera() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let err = FolderSource::new("yard", dir.path(), false).err().expect("empty");
+        let err = FolderSource::new("yard", dir.path(), false)
+            .err()
+            .expect("empty");
         assert!(err.to_string().contains("camera yard"), "{err}");
         let err = FolderSource::new("yard", &dir.path().join("nope"), false)
             .err()

@@ -36,14 +36,12 @@ impl HttpSource {
             message,
         };
         let password = match password_env {
-            Some(var) => {
-                Some(
-                    std::env::var(var).map_err(|_| SourceError::MissingPassword {
-                        camera: camera.to_string(),
-                        var: var.to_string(),
-                    })?,
-                )
-            }
+            Some(var) => Some(
+                std::env::var(var).map_err(|_| SourceError::MissingPassword {
+                    camera: camera.to_string(),
+                    var: var.to_string(),
+                })?,
+            ),
             None => None,
         };
         let credentials = username.map(|u| (u, password.unwrap_or_default()));
@@ -108,7 +106,10 @@ impl HttpSource {
         if !status.is_success() {
             return Err(self.err(format!("HTTP {status}")));
         }
-        if resp.content_length().is_some_and(|n| n as usize > MAX_BYTES) {
+        if resp
+            .content_length()
+            .is_some_and(|n| n as usize > MAX_BYTES)
+        {
             return Err(self.err(format!("snapshot larger than {MAX_BYTES} bytes")));
         }
         let bytes = resp.bytes().await.map_err(|e| self.err(e.to_string()))?;
@@ -151,13 +152,17 @@ mod tests {
 
     /// A camera that wants digest (or basic) auth and answers "JPEG" bytes; records Authorization headers.
     async fn camera(digest: bool) -> (String, Arc<Mutex<Vec<String>>>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let log = seen.clone();
         tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { return };
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
                 let log = log.clone();
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<hyper::body::Incoming>| {
@@ -168,9 +173,13 @@ mod tests {
                                 .get("authorization")
                                 .and_then(|v| v.to_str().ok())
                                 .map(str::to_string);
-                            log.lock().expect("lock").push(auth.clone().unwrap_or_default());
+                            log.lock()
+                                .expect("lock")
+                                .push(auth.clone().unwrap_or_default());
                             let ok = match (&auth, digest) {
-                                (Some(a), true) => a.starts_with("Digest ") && a.contains("username=\"ops\""),
+                                (Some(a), true) => {
+                                    a.starts_with("Digest ") && a.contains("username=\"ops\"")
+                                }
                                 (Some(a), false) => a.starts_with("Basic "),
                                 (None, _) => false,
                             };
@@ -213,7 +222,9 @@ mod tests {
             HttpAuth::Digest,
         )
         .expect("source");
-        let Grab::Frame(c) = src.grab().await.expect("grab") else { panic!("end") };
+        let Grab::Frame(c) = src.grab().await.expect("grab") else {
+            panic!("end")
+        };
         assert!(matches!(c.payload, Payload::Encoded(b) if b == b"\xff\xd8JPEG"));
         let seen = seen.lock().expect("lock").clone();
         assert_eq!(seen.len(), 2);
@@ -234,13 +245,24 @@ mod tests {
 
     #[tokio::test]
     async fn refused_connection_and_401_are_errors_naming_the_camera() {
-        let mut src =
-            HttpSource::new("gate", "http://127.0.0.1:9/x.jpg", 1.0, None, None, HttpAuth::Basic)
-                .expect("source");
+        let mut src = HttpSource::new(
+            "gate",
+            "http://127.0.0.1:9/x.jpg",
+            1.0,
+            None,
+            None,
+            HttpAuth::Basic,
+        )
+        .expect("source");
         let err = src.grab().await.expect_err("refused");
-        assert!(err.to_string().starts_with("camera gate: http://127.0.0.1:9/x.jpg"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("camera gate: http://127.0.0.1:9/x.jpg"),
+            "{err}"
+        );
         let (url, _) = camera(true).await;
-        let mut src = HttpSource::new("gate", &url, 5.0, None, None, HttpAuth::Basic).expect("source");
+        let mut src =
+            HttpSource::new("gate", &url, 5.0, None, None, HttpAuth::Basic).expect("source");
         let err = src.grab().await.expect_err("401");
         assert!(err.to_string().contains("401"), "{err}");
     }

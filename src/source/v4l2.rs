@@ -39,9 +39,9 @@ mod imp {
             Some((w, h)) => RequestedFormat::new::<RgbFormat>(RequestedFormatType::Closest(
                 CameraFormat::new(Resolution::new(w, h), FrameFormat::MJPEG, 30),
             )),
-            None => RequestedFormat::new::<RgbFormat>(
-                RequestedFormatType::AbsoluteHighestResolution,
-            ),
+            None => {
+                RequestedFormat::new::<RgbFormat>(RequestedFormatType::AbsoluteHighestResolution)
+            }
         };
         let mut cam =
             nokhwa::Camera::new(CameraIndex::Index(index), requested).map_err(|e| e.to_string())?;
@@ -171,8 +171,13 @@ mod tests {
         let Ok(mut src) = V4l2Source::new("usb", Path::new("/dev/video99"), None) else {
             return; // built without the feature: refused up front, also fine
         };
-        let rt = tokio::runtime::Builder::new_current_thread().build().expect("rt");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("rt");
         let err = rt.block_on(src.grab()).expect_err("no such device");
-        assert!(err.to_string().contains("camera usb: device /dev/video99"), "{err}");
+        assert!(
+            err.to_string().contains("camera usb: device /dev/video99"),
+            "{err}"
+        );
     }
 }
