@@ -71,6 +71,25 @@ fn receiver_down_then_up_gets_every_event_once() {
         "daemon waits for the receiver"
     );
 
+    // `binwatch outbox list` shows what waits and why, while the daemon runs
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_binwatch"))
+        .args(["outbox", "list", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("outbox list");
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{listing}");
+    assert!(listing.contains("sink webhook: 2 waiting"), "{listing}");
+    assert!(
+        listing.contains("org.binwatch.bin.overflowing bin:bin-7"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("connection failed"),
+        "the reason: {listing}"
+    );
+    assert!(listing.contains("behind #1 (same bin:bin-7)"), "{listing}");
+
     let rx = Receiver::start(port, &tmp.path().join("orders.jsonl"));
     let status = wait_exit(&mut child, Duration::from_secs(60), &log);
     assert!(status.success(), "{status}\n{}", log_text());

@@ -21,19 +21,16 @@ fn corrupt_jpeg_is_skipped_and_counted_and_the_daemon_goes_on() {
     let rx = Receiver::start(0, &tmp.path().join("orders.jsonl"));
     let mport = free_port();
     let cfg = tmp.path().join("binwatch.toml");
-    std::fs::write(
-        &cfg,
-        config(&Setup {
-            replay: &replay,
-            state: &tmp.path().join("state"),
-            secret: &secret,
-            webhook_port: rx.addr.port(),
-            metrics_port: Some(mport),
-            interval_s: 0.2,
-            repeat: true,
-        }),
-    )
-    .expect("config");
+    let good = config(&Setup {
+        replay: &replay,
+        state: &tmp.path().join("state"),
+        secret: &secret,
+        webhook_port: rx.addr.port(),
+        metrics_port: Some(mport),
+        interval_s: 0.2,
+        repeat: true,
+    });
+    std::fs::write(&cfg, &good).expect("config");
     let log = tmp.path().join("daemon.log");
     let mut child = spawn_daemon(&cfg, &log, false);
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
@@ -85,6 +82,26 @@ fn corrupt_jpeg_is_skipped_and_counted_and_the_daemon_goes_on() {
         metric(&http_get(mport, "/metrics"), frames).unwrap_or(0.0) > before
     }));
     assert!(child.try_wait().expect("wait").is_none());
+
+    // SIGHUP with a good config (a second bin): reloaded, the new bin is classified
+    std::fs::write(
+        &cfg,
+        format!(
+            "{good}\n[[bins]]\nid = \"bin-8\"\ncamera = \"yard\"\nregion = [0.0, 0.0, 0.5, 0.5]\n"
+        ),
+    )
+    .expect("new config");
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(hup.success());
+    let reloaded = wait_until(Duration::from_secs(30), || {
+        let m = http_get(mport, "/metrics");
+        metric(&m, "binwatch_config_reloads_total{result=\"ok\"}") == Some(1.0)
+            && metric(&m, "binwatch_bin_p_full{bin=\"bin-8\",camera=\"yard\"}").is_some()
+    });
+    assert!(reloaded, "{}", log_text());
 
     sigterm(&child);
     let status = wait_exit(&mut child, Duration::from_secs(30), &log);
