@@ -221,7 +221,7 @@ fn sd_notify_ready_watchdog_stopping() {
         .stderr(out)
         .spawn()
         .expect("spawn");
-    let mut recv = || {
+    let recv = || {
         let mut buf = [0u8; 256];
         let n = sock.recv(&mut buf).unwrap_or_else(|e| {
             panic!(
