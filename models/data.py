@@ -38,7 +38,35 @@ def _h(s: str) -> int:
     return int(hashlib.sha256(s.encode()).hexdigest()[:12], 16)
 
 
-def build_samples(data_dir: str, use_mv_scenes: bool = True):
+SITE_LABELS = {"empty": 0, "partial": 1, "full": 2, "not_full": 3}
+IMG_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+
+
+def site_samples(site_dir: str):
+    """A site's own labelled crops: SITE_DIR/<empty|partial|full|not_full>/[<camera-or-day>/]*.jpg.
+    The optional sub-folder is used as the session (validation holds whole sessions out)."""
+    out = []
+    for label, tgt in SITE_LABELS.items():
+        root = os.path.join(site_dir, label)
+        if not os.path.isdir(root):
+            continue
+        for dp, _, fs in sorted(os.walk(root)):
+            for fn in sorted(fs):
+                if not fn.lower().endswith(IMG_EXT):
+                    continue
+                p = os.path.join(dp, fn)
+                rel = os.path.relpath(p, site_dir)
+                parts = os.path.relpath(p, root).split(os.sep)
+                session = parts[0] if len(parts) > 1 else "site"
+                md5 = hashlib.md5(open(p, "rb").read()).hexdigest()
+                grp = f"site:{session}" if session != "site" else f"site:{md5}"
+                out.append(dict(path="site/" + rel.replace(os.sep, "/"), abs=os.path.abspath(p), set="site", label=label, md5=md5, dup_group=grp,
+                                session=session, target=tgt, fold=_h(grp) % N_FOLDS, region=[0.0, 0.0, 1.0, 1.0],
+                                margin=0.0, kind="crop"))
+    return out
+
+
+def build_samples(data_dir: str, use_mv_scenes: bool = True, site_dir: str | None = None):
     """One dict per training sample. kind: 'crop' (whole image of a tight crop), 'region' (montevideo box,
     margin 0.5), 'scene' (montevideo scene without box, whole image, weak sample)."""
     rows = list(csv.DictReader(open(os.path.join(data_dir, "manifest.csv"))))
@@ -67,6 +95,8 @@ def build_samples(data_dir: str, use_mv_scenes: bool = True):
                 samples.append(dict(s, region=[0.0, 0.0, 1.0, 1.0], margin=0.0, kind="scene"))
         else:
             samples.append(dict(s, region=[0.0, 0.0, 1.0, 1.0], margin=0.0, kind="crop"))
+    if site_dir:
+        samples += site_samples(site_dir)
     return samples
 
 
@@ -151,7 +181,7 @@ def _init_worker(onnx_path, out_specs, n_views):
 
 def _work(job):
     idx, s, data_dir, seed = job
-    img = load_rgb(os.path.join(data_dir, s["path"]))
+    img = load_rgb(s.get("abs") or os.path.join(data_dir, s["path"]))
     views = [preprocess(img, s["region"], s["margin"])]  # view 0: exact contract preprocessing
     rng = np.random.default_rng([seed, idx])
     small, _ = shrink(img)

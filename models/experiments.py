@@ -48,7 +48,7 @@ def main():
     ap.add_argument("--seed", type=int, default=1234)
     ap.add_argument("what", nargs="+")
     a = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     samples = data.build_samples(a.data)
     import hashlib
     tmp = os.path.join(a.work, "manifest-tmp.csv")

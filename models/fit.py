@@ -12,8 +12,10 @@ from binwatch_model import CLASSES, Head, Tail
 
 # share of the total loss per (set, kind); within a group every sample weighs the same
 SHARES = {("cctv-topdown", "crop"): 0.35, ("street-cn", "crop"): 0.25,
-          ("montevideo", "region"): 0.15, ("montevideo", "scene"): 0.25}
-EVAL_GROUPS = [("cctv-topdown", "crop"), ("street-cn", "crop"), ("montevideo", "region"), ("montevideo", "scene")]
+          ("montevideo", "region"): 0.15, ("montevideo", "scene"): 0.25,
+          ("site", "crop"): 0.35}  # a site's own crops (train.py --site), only when given
+EVAL_GROUPS = [("cctv-topdown", "crop"), ("street-cn", "crop"), ("montevideo", "region"), ("montevideo", "scene"),
+               ("site", "crop")]
 
 
 def sample_weights(samples, idx, shares=SHARES):

@@ -67,6 +67,9 @@ def main():
                     help="none: frozen backbone + head; h16: also train conv_head; b15/b11: also train blocks 15.. / 11.. "
                          "and conv_head")
     ap.add_argument("--no-mv-scenes", action="store_true", help="do not use montevideo scenes without a box")
+    ap.add_argument("--site", default=None,
+                    help="a site's own labelled crops: SITE/<empty|partial|full|not_full>/[<camera>/]*.jpg, "
+                         "learned together with the pool (see MODEL_CARD.md)")
     ap.add_argument("--skip-baseline", action="store_true")
     ap.add_argument("--model-version", default="2026.12.0")
     args = ap.parse_args()
@@ -80,7 +83,7 @@ def main():
 
     with Stage("samples and folds"):
         t = time.time()
-        samples = data.build_samples(args.data, use_mv_scenes=not args.no_mv_scenes)
+        samples = data.build_samples(args.data, use_mv_scenes=not args.no_mv_scenes, site_dir=args.site)
         man_path = os.path.join(args.out, "training-manifest.csv")
         man_sha = data.write_manifest(samples, man_path)
         log(f"{len(samples)} samples, manifest sha256 {man_sha}")

@@ -642,6 +642,14 @@ impl Generation {
         })
     }
 
+    /// Whether the inference thread runs (or ended normally because every camera ended).
+    fn pipeline_alive(&self) -> bool {
+        match &self.pipeline {
+            Some(p) => !p.is_finished() || self.cameras.iter().all(|h| h.is_finished()),
+            None => false,
+        }
+    }
+
     /// Whether every camera ended, the queue is drained and every outbox is empty.
     fn done(&mut self) -> bool {
         if !self.cameras.iter().all(|h| h.is_finished()) {
@@ -1047,7 +1055,12 @@ pub async fn run(opts: Options) -> Result<(), DaemonError> {
                 }
             }
             _ = dog.tick(), if watchdog.is_some() => {
-                notify::notify("WATCHDOG=1");
+                // no ping once the inference thread is gone: systemd restarts the service
+                if generation.pipeline_alive() {
+                    notify::notify("WATCHDOG=1");
+                } else {
+                    tracing::error!("the inference thread ended; withholding the watchdog ping");
+                }
             }
             _ = done_check.tick(), if opts.exit_when_done => {
                 if generation.done() {

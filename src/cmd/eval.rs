@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::rc::Rc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -116,22 +117,23 @@ pub fn evaluate(args: &EvalArgs) -> Result<EvalOutput> {
     let mut decode_ms = Vec::new();
     let mut correct = 0usize;
 
-    // Samples of one photo are consecutive (regions file order); decode each photo once.
-    let mut cache: Option<(PathBuf, RgbImage)> = None;
+    // Samples of one photo are consecutive (regions file order); decode each photo once and share it.
+    let mut cache: Option<(PathBuf, Rc<RgbImage>)> = None;
     for chunk in samples.chunks(args.batch) {
-        let mut frames: Vec<(usize, RgbImage)> = Vec::with_capacity(chunk.len());
+        let mut frames: Vec<(usize, Rc<RgbImage>)> = Vec::with_capacity(chunk.len());
         for (k, s) in chunk.iter().enumerate() {
             if let Some((p, img)) = &cache
                 && *p == s.path
             {
-                frames.push((k, img.clone()));
+                frames.push((k, Rc::clone(img)));
                 continue;
             }
             let t = Instant::now();
             match crate::frame::load(&s.path) {
                 Ok(img) => {
                     decode_ms.push(t.elapsed().as_secs_f64() * 1e3);
-                    cache = Some((s.path.clone(), img.clone()));
+                    let img = Rc::new(img);
+                    cache = Some((s.path.clone(), Rc::clone(&img)));
                     frames.push((k, img));
                 }
                 Err(e) => {
@@ -153,7 +155,7 @@ pub fn evaluate(args: &EvalArgs) -> Result<EvalOutput> {
             .map(|(k, img)| Ok(classifier.plan(&chunk[*k].region.with_margin(args.margin)?, img)))
             .collect::<Result<_>>()?;
         let batch: Vec<(&RgbImage, &RegionPlan)> =
-            frames.iter().map(|(_, img)| img).zip(&plans).collect();
+            frames.iter().map(|(_, img)| &**img).zip(&plans).collect();
         let preds = classifier.classify_planned(&batch).with_context(|| {
             format!(
                 "classifying {} and the rest of its batch",
