@@ -108,10 +108,18 @@ pub struct Camera {
     /// Seconds between frames.
     #[serde(default = "default_interval")]
     pub interval_s: f64,
+    /// Seconds between comparisons of a live frame with the camera's calibration reference
+    /// (`binwatch calibrate snapshot`); a failed check raises `camera.moved`. 0 = never.
+    #[serde(default = "default_check")]
+    pub check_s: f64,
 }
 
 fn default_interval() -> f64 {
     60.0
+}
+
+fn default_check() -> f64 {
+    600.0
 }
 
 /// Where a camera's frames come from.
@@ -760,6 +768,15 @@ fn semantic(
             c.at(
                 &format!("{p}.interval_s"),
                 format!("camera `{}`: interval must be > 0 seconds", cam.name),
+            );
+        }
+        if !(cam.check_s.is_finite() && cam.check_s >= 0.0) {
+            c.at(
+                &format!("{p}.check_s"),
+                format!(
+                    "camera `{}`: check interval must be >= 0 seconds (0 = never)",
+                    cam.name
+                ),
             );
         }
         match &cam.source {

@@ -22,10 +22,13 @@ use thiserror::Error;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+use crate::calibrate::watch::{CameraWatch, WatchOutcome};
 use crate::classify::{Classifier, ClassifyError, Options as ClassifyOptions};
 use crate::config::{self, Config, ConfigError};
 use crate::debounce::{BinState, Classes, DebounceConfig, DebounceError, Debouncer};
-use crate::event::{BinContext, CameraData, Event, Evidence, Location, ModelInfo, new_event_id};
+use crate::event::{
+    BinContext, CameraCheck, CameraData, Event, Evidence, Location, ModelInfo, new_event_id,
+};
 use crate::metrics::{BinStats, Metrics};
 use crate::notify;
 use crate::outbox::{Outbox, OutboxError, OutboxLimits, Recorded};
@@ -611,10 +614,26 @@ impl Generation {
                 c.online = true;
                 c.ended = false;
             });
+            let watch = if cam.check_s > 0.0 {
+                match CameraWatch::load(&cfg, base, &cam.name) {
+                    Ok(Some(w)) => {
+                        tracing::info!(camera = %cam.name, reference = %w.sidecar().image.display(), every_s = cam.check_s, "camera checked against its calibration reference");
+                        Some(w)
+                    }
+                    Ok(None) => None,
+                    Err(e) => {
+                        tracing::warn!(camera = %cam.name, error = %e, "calibration reference unusable; the camera is not checked");
+                        None
+                    }
+                }
+            } else {
+                None
+            };
             cameras.push(tokio::spawn(camera_task(
                 cam.clone(),
                 base.to_path_buf(),
                 bins,
+                watch,
                 host.clone(),
                 job_tx.clone(),
                 outboxes.clone(),
@@ -694,6 +713,7 @@ async fn camera_task(
     cam: config::Camera,
     base: PathBuf,
     bins: Vec<String>,
+    mut watch: Option<CameraWatch>,
     host: String,
     jobs: SyncSender<Job>,
     outboxes: Outboxes,
@@ -710,6 +730,8 @@ async fn camera_task(
     let mut failures: u32 = 0;
     let mut offline = false;
     let mut last_good: Option<Timestamp> = None;
+    let check_every = Duration::from_secs_f64(cam.check_s.max(0.0));
+    let mut last_check: Option<tokio::time::Instant> = None;
     let mut next = tokio::time::Instant::now();
     loop {
         tokio::select! {
@@ -777,6 +799,7 @@ async fn camera_task(
                             reason: None,
                             last_frame_time: last_good.map(|t| t.to_rfc3339()),
                             bins: bins.clone(),
+                            check: None,
                         },
                     );
                     let ob = outboxes.clone();
@@ -789,6 +812,27 @@ async fn camera_task(
                             s.frames += 1;
                             s.last_frame = Some(c.time);
                         });
+                        if watch.is_some() && last_check.is_none_or(|t| t.elapsed() >= check_every)
+                        {
+                            last_check = Some(tokio::time::Instant::now());
+                            let w = watch.take();
+                            let live = image.clone();
+                            let (w, outcome) = tokio::task::spawn_blocking(move || {
+                                let mut w = w.expect("checked above");
+                                let r = w.observe(&live);
+                                (w, r)
+                            })
+                            .await
+                            .unwrap_or_else(|e| panic!("camera check thread: {e}"));
+                            let reference = w.sidecar().image.display().to_string();
+                            watch = Some(w);
+                            if let Some(ev) = camera_check_event(
+                                &name, &host, &bins, &reference, outcome, &metrics,
+                            ) {
+                                let ob = outboxes.clone();
+                                let _ = tokio::task::spawn_blocking(move || ob.push(&ev)).await;
+                            }
+                        }
                         match jobs.try_send(Job {
                             camera: name.clone(),
                             time: c.time,
@@ -830,6 +874,7 @@ async fn camera_task(
                             reason: Some(msg.clone()),
                             last_frame_time: last_good.map(|t| t.to_rfc3339()),
                             bins: bins.clone(),
+                            check: None,
                         },
                     );
                     let ob = outboxes.clone();
@@ -846,6 +891,67 @@ async fn camera_task(
             }
         }
     }
+}
+
+/// Logs one comparison with the calibration reference, updates the camera's metrics, and returns
+/// the `camera.moved` / `camera.restored` event it calls for, if any.
+fn camera_check_event(
+    name: &str,
+    host: &str,
+    bins: &[String],
+    reference: &str,
+    outcome: Result<WatchOutcome, crate::calibrate::CalibrateError>,
+    metrics: &Metrics,
+) -> Option<Event> {
+    let (moved, c) = match outcome {
+        Err(e) => {
+            tracing::warn!(camera = %name, error = %e, "camera check failed to run");
+            return None;
+        }
+        Ok(WatchOutcome::Ok(c)) => {
+            tracing::debug!(camera = %name, ssim = c.background_ssim, "camera matches its reference");
+            metrics.camera(name, |s| s.misaligned = false);
+            return None;
+        }
+        Ok(WatchOutcome::Failing(c)) => {
+            tracing::warn!(camera = %name, verdict = %c.verdict, explanation = %c.explanation, "camera does not match its reference");
+            return None;
+        }
+        Ok(WatchOutcome::Moved(c)) => (true, c),
+        Ok(WatchOutcome::Recovered(c)) => (false, c),
+    };
+    if moved {
+        tracing::error!(camera = %name, verdict = %c.verdict, explanation = %c.explanation, "camera moved, covered or defocused");
+    } else {
+        tracing::info!(camera = %name, "camera matches its reference again");
+    }
+    metrics.camera(name, |s| s.misaligned = moved);
+    let verdict = match c.verdict {
+        crate::calibrate::compare::Verdict::Ok => "ok",
+        crate::calibrate::compare::Verdict::Moved { .. } => "moved",
+        crate::calibrate::compare::Verdict::Covered => "covered",
+        crate::calibrate::compare::Verdict::Defocused => "defocused",
+        crate::calibrate::compare::Verdict::Unrecognised => "unrecognised",
+    };
+    Some(Event::camera_check(
+        new_event_id(),
+        host,
+        moved,
+        Timestamp::now(),
+        CameraData {
+            camera: name.to_string(),
+            reason: Some(c.verdict.to_string()),
+            last_frame_time: None,
+            bins: bins.to_vec(),
+            check: Some(CameraCheck {
+                verdict: verdict.into(),
+                explanation: c.explanation.clone(),
+                shift_pct: [c.shift.dx_frac * 100.0, c.shift.dy_frac * 100.0],
+                background_ssim: c.background_ssim,
+                reference: reference.to_string(),
+            }),
+        },
+    ))
 }
 
 fn lock(o: &Mutex<Outbox>) -> std::sync::MutexGuard<'_, Outbox> {

@@ -72,6 +72,13 @@ pub enum EventType {
     /// `org.binwatch.camera.online`.
     #[serde(rename = "org.binwatch.camera.online")]
     CameraOnline,
+    /// `org.binwatch.camera.moved`: the view no longer matches the calibration reference (moved,
+    /// covered, defocused or unrecognised); the bin regions may be wrong until it is fixed.
+    #[serde(rename = "org.binwatch.camera.moved")]
+    CameraMoved,
+    /// `org.binwatch.camera.restored`: the view matches the reference again after `camera.moved`.
+    #[serde(rename = "org.binwatch.camera.restored")]
+    CameraRestored,
 }
 
 impl EventType {
@@ -83,6 +90,8 @@ impl EventType {
             EventType::BinResolved => "org.binwatch.bin.resolved",
             EventType::CameraOffline => "org.binwatch.camera.offline",
             EventType::CameraOnline => "org.binwatch.camera.online",
+            EventType::CameraMoved => "org.binwatch.camera.moved",
+            EventType::CameraRestored => "org.binwatch.camera.restored",
         }
     }
 
@@ -99,6 +108,8 @@ impl EventType {
             EventType::BinResolved => "RESOLVED",
             EventType::CameraOffline => "CAMERA-OFFLINE",
             EventType::CameraOnline => "CAMERA-ONLINE",
+            EventType::CameraMoved => "CAMERA-MOVED",
+            EventType::CameraRestored => "CAMERA-RESTORED",
         }
     }
 }
@@ -269,6 +280,24 @@ pub struct CameraData {
     pub last_frame_time: Option<String>,
     /// Bins watched by this camera.
     pub bins: Vec<String>,
+    /// For `camera.moved` / `camera.restored`: the comparison with the calibration reference.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub check: Option<CameraCheck>,
+}
+
+/// The outcome of comparing a live frame with the camera's calibration reference.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CameraCheck {
+    /// `ok`, `moved`, `covered`, `defocused` or `unrecognised`.
+    pub verdict: String,
+    /// For people: the measured figures and thresholds behind the verdict.
+    pub explanation: String,
+    /// Estimated shift of the view, in percent of the frame's width and height.
+    pub shift_pct: [f64; 2],
+    /// Structural similarity of the background (outside the bins) with the reference.
+    pub background_ssim: f64,
+    /// The reference image the frame was compared with.
+    pub reference: String,
 }
 
 /// What the event builder needs to know about the bin besides the transition.
@@ -389,6 +418,23 @@ impl Event {
             datacontenttype: "application/json".into(),
             data: EventData::Camera(data),
         }
+    }
+
+    /// Builds `camera.moved` (`moved == true`) or `camera.restored` for `data.camera`.
+    pub fn camera_check(
+        id: String,
+        host: &str,
+        moved: bool,
+        time: Timestamp,
+        data: CameraData,
+    ) -> Event {
+        let mut ev = Event::camera(id, host, !moved, time, data);
+        ev.ty = if moved {
+            EventType::CameraMoved
+        } else {
+            EventType::CameraRestored
+        };
+        ev
     }
 
     /// The bin data, for bin events.
@@ -628,6 +674,7 @@ mod tests {
                 reason: Some("connect timeout".into()),
                 last_frame_time: Some(Timestamp::from_unix_secs(1_796_327_000).to_rfc3339()),
                 bins: vec!["bin-1".into(), "bin-2".into()],
+                check: None,
             },
         );
         let json = String::from_utf8(ev.to_json().expect("json")).expect("utf8");

@@ -35,6 +35,8 @@ pub struct CameraStats {
     pub ended: bool,
     /// Seconds between frames, for health.
     pub interval_s: f64,
+    /// The last check against the calibration reference failed (`camera.moved` was raised).
+    pub misaligned: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -238,6 +240,20 @@ impl Metrics {
             }
             head(
                 &mut o,
+                "binwatch_camera_misaligned",
+                "gauge",
+                "1 after the camera failed its check against the calibration reference (camera.moved), 0 otherwise.",
+            );
+            for (c, s) in &i.cameras {
+                let _ = writeln!(
+                    o,
+                    "binwatch_camera_misaligned{{camera=\"{}\"}} {}",
+                    esc(c),
+                    u8::from(s.misaligned)
+                );
+            }
+            head(
+                &mut o,
                 "binwatch_bin_p_full",
                 "gauge",
                 "Probability of the alert class in the bin's last frame.",
@@ -430,6 +446,9 @@ impl Metrics {
                 } else if !s.online {
                     ok = false;
                     "offline".to_string()
+                } else if s.misaligned {
+                    ok = false;
+                    "moved, covered or defocused (see calibrate check)".to_string()
                 } else {
                     match s.last_frame {
                         Some(t) if now.since(t) > stale => {

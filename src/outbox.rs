@@ -913,6 +913,7 @@ mod tests {
                 reason: None,
                 last_frame_time: None,
                 bins: vec![],
+                check: None,
             },
         )
     }

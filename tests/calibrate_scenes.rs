@@ -263,20 +263,35 @@ fn camera_watch_emits_moved_once_after_two_failures_and_recovers() {
     let mut w = CameraWatch::new(reference(s, &img), sidecar(s, &img));
     let shifted = reencode(&translate(&img, (img.width() / 20) as i64, 0));
     let same = reencode(&img);
-    let kinds: Vec<&str> = [&same, &shifted, &same, &shifted, &shifted, &shifted, &same, &same]
-        .into_iter()
-        .map(|f| match w.observe(f).expect("compare") {
-            WatchOutcome::Ok(_) => "ok",
-            WatchOutcome::Failing(_) => "failing",
-            WatchOutcome::Moved(c) => {
-                assert!(matches!(c.verdict, Verdict::Moved { .. }), "{}", c.explanation);
-                "moved"
-            }
-            WatchOutcome::Recovered(_) => "recovered",
-        })
-        .collect();
+    let kinds: Vec<&str> = [
+        &same, &shifted, &same, &shifted, &shifted, &shifted, &same, &same,
+    ]
+    .into_iter()
+    .map(|f| match w.observe(f).expect("compare") {
+        WatchOutcome::Ok(_) => "ok",
+        WatchOutcome::Failing(_) => "failing",
+        WatchOutcome::Moved(c) => {
+            assert!(
+                matches!(c.verdict, Verdict::Moved { .. }),
+                "{}",
+                c.explanation
+            );
+            "moved"
+        }
+        WatchOutcome::Recovered(_) => "recovered",
+    })
+    .collect();
     assert_eq!(
         kinds,
-        ["ok", "failing", "ok", "failing", "moved", "failing", "recovered", "ok"]
+        [
+            "ok",
+            "failing",
+            "ok",
+            "failing",
+            "moved",
+            "failing",
+            "recovered",
+            "ok"
+        ]
     );
 }

@@ -559,6 +559,7 @@ pub(crate) mod tests {
                 reason: Some("timeout".into()),
                 last_frame_time: None,
                 bins: vec!["bin-1".into()],
+                check: None,
             },
         )
     }
