@@ -360,7 +360,7 @@ impl AxisWeights {
     }
 
     /// The range of source indices any output touches.
-    fn source_span(&self) -> (usize, usize) {
+    pub fn source_span(&self) -> (usize, usize) {
         let lo = self.start.iter().copied().min().unwrap_or(0);
         let hi = self
             .start
@@ -373,37 +373,165 @@ impl AxisWeights {
     }
 
     #[inline]
-    fn taps(&self, i: usize) -> (usize, &[f32]) {
+    pub fn taps(&self, i: usize) -> (usize, &[f32]) {
         let o = self.offset[i];
         (self.start[i], &self.weights[o..o + self.len[i]])
     }
 }
 
+/// A half-open rectangle of pixel indices: columns `x0..x1`, rows `y0..y1`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct PixelRect {
+    pub x0: usize,
+    pub y0: usize,
+    pub x1: usize,
+    pub y1: usize,
+}
+
+impl PixelRect {
+    pub fn width(&self) -> usize {
+        self.x1 - self.x0
+    }
+
+    pub fn height(&self) -> usize {
+        self.y1 - self.y0
+    }
+
+    /// The smallest rectangle holding both.
+    pub fn union(&self, other: &PixelRect) -> PixelRect {
+        PixelRect {
+            x0: self.x0.min(other.x0),
+            y0: self.y0.min(other.y0),
+            x1: self.x1.max(other.x1),
+            y1: self.y1.max(other.y1),
+        }
+    }
+
+    /// Whether `other` lies inside this rectangle.
+    pub fn contains(&self, other: &PixelRect) -> bool {
+        other.x0 >= self.x0 && other.y0 >= self.y0 && other.x1 <= self.x1 && other.y1 <= self.y1
+    }
+
+    /// Widened by `by` pixels on every side, clipped to `0..w` x `0..h`.
+    pub fn grown(&self, by: usize, w: usize, h: usize) -> PixelRect {
+        PixelRect {
+            x0: self.x0.saturating_sub(by),
+            y0: self.y0.saturating_sub(by),
+            x1: (self.x1 + by).min(w),
+            y1: (self.y1 + by).min(h),
+        }
+    }
+}
+
+/// Interleaved 8-bit RGB pixels of a decoded frame, or of a window of it: `data` holds the pixels of
+/// `window` (rows `3 * window.width()` bytes apart) of a frame that is `frame_w x frame_h` as decoded.
+/// Region coordinates refer to the whole frame; a plan only reads pixels inside its
+/// [`RegionPlan::source_rect`], so a window holding that is enough.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameView<'a> {
+    data: &'a [u8],
+    frame_w: usize,
+    frame_h: usize,
+    window: PixelRect,
+}
+
+impl<'a> FrameView<'a> {
+    /// The whole image.
+    pub fn full(img: &'a RgbImage) -> FrameView<'a> {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        FrameView {
+            data: &img.as_raw()[..w * h * 3],
+            frame_w: w,
+            frame_h: h,
+            window: PixelRect {
+                x0: 0,
+                y0: 0,
+                x1: w,
+                y1: h,
+            },
+        }
+    }
+
+    /// A window of a `frame_w x frame_h` frame; `None` when the window is empty, outside the frame, or
+    /// `data` is shorter than `3 * width * height` bytes.
+    pub fn window(
+        data: &'a [u8],
+        frame_w: usize,
+        frame_h: usize,
+        window: PixelRect,
+    ) -> Option<FrameView<'a>> {
+        let ok = window.x0 < window.x1
+            && window.y0 < window.y1
+            && window.x1 <= frame_w
+            && window.y1 <= frame_h
+            && data.len() >= 3 * window.width() * window.height();
+        ok.then(|| FrameView {
+            data: &data[..3 * window.width() * window.height()],
+            frame_w,
+            frame_h,
+            window,
+        })
+    }
+
+    /// Size of the whole frame (as decoded).
+    pub fn frame_size(&self) -> (usize, usize) {
+        (self.frame_w, self.frame_h)
+    }
+
+    /// The pixels this view holds.
+    pub fn window_rect(&self) -> PixelRect {
+        self.window
+    }
+
+    /// Interleaved RGB bytes of the window.
+    pub fn data(&self) -> &'a [u8] {
+        self.data
+    }
+
+    /// RGB of the frame pixel (x, y), which must be inside the window.
+    #[inline]
+    fn at(&self, x: usize, y: usize) -> &'a [u8] {
+        let i = ((y - self.window.y0) * self.window.width() + (x - self.window.x0)) * 3;
+        &self.data[i..i + 3]
+    }
+}
+
+/// An interleaved RGB source for [`resample_into`]: `data` rows `stride` values apart, holding frame
+/// columns from `x0` and rows from `y0`.
+struct Source<'a, S> {
+    data: &'a [S],
+    stride: usize,
+    x0: usize,
+    y0: usize,
+}
+
 /// Separable resampling of an interleaved RGB `f32`/`u8` source into a planar (CHW) destination.
-/// Rows first: the horizontal pass runs only over the source rows the vertical weights touch.
+/// Rows first: the horizontal pass runs only over the source rows the vertical weights touch. The sums run
+/// over the taps in ascending order, as the contract's reference does.
 fn resample_into<S: Copy + Into<f32>>(
-    src: &[S],
-    src_w: usize,
+    src: Source<'_, S>,
     xw: &AxisWeights,
     yw: &AxisWeights,
     map: &PixelMap,
     out: &mut [f32],
-    scratch: &mut Vec<f32>,
+    scratch: &mut Scratch,
 ) {
     let ow = xw.out_len();
     let oh = yw.out_len();
     assert_eq!(out.len(), 3 * ow * oh, "tensor slice has the wrong size");
     let (r0, r1) = yw.source_span();
     let rows = r1 - r0;
-    scratch.clear();
-    scratch.resize(rows * ow * 3, 0.0);
-    for (ri, row_out) in scratch.chunks_exact_mut(ow * 3).enumerate() {
-        let row = &src[(r0 + ri) * src_w * 3..(r0 + ri + 1) * src_w * 3];
+    let line = ow * 3;
+    let tmp = &mut scratch.rows;
+    tmp.clear();
+    tmp.resize(rows * line, 0.0);
+    for (ri, row_out) in tmp.chunks_exact_mut(line).enumerate() {
+        let row = &src.data[(r0 + ri - src.y0) * src.stride..][..src.stride];
         for (i, px) in row_out.chunks_exact_mut(3).enumerate() {
             let (s, w) = xw.taps(i);
+            let seg = &row[(s - src.x0) * 3..(s - src.x0 + w.len()) * 3];
             let (mut r, mut g, mut b) = (0.0f32, 0.0f32, 0.0f32);
-            for (k, &wt) in w.iter().enumerate() {
-                let p = &row[(s + k) * 3..(s + k) * 3 + 3];
+            for (p, &wt) in seg.chunks_exact(3).zip(w) {
                 r += wt * p[0].into();
                 g += wt * p[1].into();
                 b += wt * p[2].into();
@@ -414,18 +542,22 @@ fn resample_into<S: Copy + Into<f32>>(
         }
     }
     let plane = ow * oh;
+    let acc = &mut scratch.acc;
+    acc.clear();
+    acc.resize(line, 0.0);
     for j in 0..oh {
         let (s, w) = yw.taps(j);
-        for i in 0..ow {
-            let mut acc = [0.0f32; 3];
-            for (k, &wt) in w.iter().enumerate() {
-                let p = &scratch[((s - r0 + k) * ow + i) * 3..][..3];
-                acc[0] += wt * p[0];
-                acc[1] += wt * p[1];
-                acc[2] += wt * p[2];
+        acc.fill(0.0);
+        for (k, &wt) in w.iter().enumerate() {
+            let row = &tmp[(s - r0 + k) * line..][..line];
+            for (a, v) in acc.iter_mut().zip(row) {
+                *a += wt * v;
             }
-            for c in 0..3 {
-                out[c * plane + j * ow + i] = acc[c] * map.scale[c] + map.bias[c];
+        }
+        for c in 0..3 {
+            let dst = &mut out[c * plane + j * ow..][..ow];
+            for (d, px) in dst.iter_mut().zip(acc.chunks_exact(3)) {
+                *d = px[c] * map.scale[c] + map.bias[c];
             }
         }
     }
@@ -542,15 +674,87 @@ impl RegionPlan {
         frame.width() as usize == self.frame_w && frame.height() as usize == self.frame_h
     }
 
+    /// The frame size this plan was made for.
+    pub fn frame_size(&self) -> (usize, usize) {
+        (self.frame_w, self.frame_h)
+    }
+
+    /// The frame pixels [`RegionPlan::write_view`] reads: a window holding them is enough.
+    pub fn source_rect(&self) -> PixelRect {
+        match &self.kind {
+            PlanKind::Rect { xw, yw } => {
+                let (x0, x1) = xw.source_span();
+                let (y0, y1) = yw.source_span();
+                PixelRect { x0, y0, x1, y1 }
+            }
+            PlanKind::Quad { h, .. } => {
+                // the bilinear taps of every sample point, clamped to the frame as `bilinear` does
+                let (mut x0, mut y0, mut x1, mut y1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+                let mut see = |u: f64, v: f64| {
+                    let (x, y) = h.apply(u, v);
+                    x0 = x0.min(x);
+                    y0 = y0.min(y);
+                    x1 = x1.max(x);
+                    y1 = y1.max(y);
+                };
+                // a homography maps the unit square onto the (convex) quad: its corners bound every sample
+                for (u, v) in [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)] {
+                    see(u, v);
+                }
+                let clamp_lo = |v: f64, n: usize| ((v - 0.5).floor().max(0.0) as usize).min(n - 1);
+                let clamp_hi = |v: f64, n: usize| ((v - 0.5).floor().max(0.0) as usize + 2).min(n);
+                PixelRect {
+                    x0: clamp_lo(x0, self.frame_w),
+                    y0: clamp_lo(y0, self.frame_h),
+                    x1: clamp_hi(x1, self.frame_w).max(clamp_lo(x0, self.frame_w) + 1),
+                    y1: clamp_hi(y1, self.frame_h).max(clamp_lo(y0, self.frame_h) + 1),
+                }
+            }
+        }
+    }
+
     /// Writes the region as planar RGB (`3 * out_h * out_w` values, CHW) into `out`. `scratch` is reused
     /// between calls to avoid allocations.
     pub fn write(&self, frame: &RgbImage, map: &PixelMap, out: &mut [f32], scratch: &mut Scratch) {
         assert!(self.fits(frame), "region plan made for another frame size");
-        let src = frame.as_raw().as_slice();
+        self.write_view(&FrameView::full(frame), map, out, scratch)
+    }
+
+    /// Like [`RegionPlan::write`], from a decoded frame or a window of it that holds
+    /// [`RegionPlan::source_rect`]. Panics when the view is of another frame size or misses pixels the
+    /// plan reads (a caller's bug, not a property of the data).
+    pub fn write_view(
+        &self,
+        view: &FrameView<'_>,
+        map: &PixelMap,
+        out: &mut [f32],
+        scratch: &mut Scratch,
+    ) {
+        assert_eq!(
+            view.frame_size(),
+            (self.frame_w, self.frame_h),
+            "region plan made for another frame size"
+        );
+        assert!(
+            view.window.contains(&self.source_rect()),
+            "the decoded window {:?} misses pixels of the region {:?}",
+            view.window,
+            self.source_rect()
+        );
         match &self.kind {
-            PlanKind::Rect { xw, yw } => {
-                resample_into(src, self.frame_w, xw, yw, map, out, &mut scratch.rows)
-            }
+            PlanKind::Rect { xw, yw } => resample_into(
+                Source {
+                    data: view.data,
+                    stride: view.window.width() * 3,
+                    x0: view.window.x0,
+                    y0: view.window.y0,
+                },
+                xw,
+                yw,
+                map,
+                out,
+                scratch,
+            ),
             PlanKind::Quad {
                 h,
                 mid_w,
@@ -558,37 +762,55 @@ impl RegionPlan {
                 xw,
                 yw,
             } => {
-                let mid = &mut scratch.quad;
+                let mut mid = std::mem::take(&mut scratch.quad);
                 mid.clear();
                 mid.resize(mid_w * mid_h * 3, 0.0);
-                let (fw, fh) = (self.frame_w, self.frame_h);
                 for j in 0..*mid_h {
                     let v = (j as f64 + 0.5) / *mid_h as f64;
                     for i in 0..*mid_w {
                         let u = (i as f64 + 0.5) / *mid_w as f64;
                         let (x, y) = h.apply(u, v);
-                        let px = bilinear(src, fw, fh, x - 0.5, y - 0.5);
+                        let px = bilinear(view, x - 0.5, y - 0.5);
                         mid[(j * mid_w + i) * 3..][..3].copy_from_slice(&px);
                     }
                 }
-                resample_into(mid.as_slice(), *mid_w, xw, yw, map, out, &mut scratch.rows);
+                resample_into(
+                    Source {
+                        data: mid.as_slice(),
+                        stride: mid_w * 3,
+                        x0: 0,
+                        y0: 0,
+                    },
+                    xw,
+                    yw,
+                    map,
+                    out,
+                    scratch,
+                );
+                scratch.quad = mid;
             }
         }
     }
 }
 
-/// Bilinear sample of an interleaved RGB image at index-space position (x, y), edges clamped.
+/// Bilinear sample of a frame at index-space position (x, y), edges clamped to the frame.
 #[inline]
-fn bilinear(src: &[u8], w: usize, h: usize, x: f64, y: f64) -> [f32; 3] {
+fn bilinear(view: &FrameView<'_>, x: f64, y: f64) -> [f32; 3] {
+    let (w, h) = (view.frame_w, view.frame_h);
     let x = x.clamp(0.0, (w - 1) as f64);
     let y = y.clamp(0.0, (h - 1) as f64);
     let (xi, yi) = (x.floor() as usize, y.floor() as usize);
     let (xn, yn) = ((xi + 1).min(w - 1), (yi + 1).min(h - 1));
     let (fx, fy) = ((x - xi as f64) as f32, (y - yi as f64) as f32);
-    let at = |xx: usize, yy: usize, c: usize| src[(yy * w + xx) * 3 + c] as f32;
-    [0, 1, 2].map(|c| {
-        let top = at(xi, yi, c) * (1.0 - fx) + at(xn, yi, c) * fx;
-        let bot = at(xi, yn, c) * (1.0 - fx) + at(xn, yn, c) * fx;
+    let (a, b, c, d) = (
+        view.at(xi, yi),
+        view.at(xn, yi),
+        view.at(xi, yn),
+        view.at(xn, yn),
+    );
+    [0, 1, 2].map(|k| {
+        let top = a[k] as f32 * (1.0 - fx) + b[k] as f32 * fx;
+        let bot = c[k] as f32 * (1.0 - fx) + d[k] as f32 * fx;
         top * (1.0 - fy) + bot * fy
     })
 }
@@ -597,6 +819,7 @@ fn bilinear(src: &[u8], w: usize, h: usize, x: f64, y: f64) -> [f32; 3] {
 #[derive(Debug, Default)]
 pub struct Scratch {
     rows: Vec<f32>,
+    acc: Vec<f32>,
     quad: Vec<f32>,
 }
 
@@ -652,6 +875,96 @@ mod tests {
                 assert!((s - 1.0).abs() < 1e-5, "output {i} sums to {s}");
             }
         }
+    }
+
+    fn textured(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| {
+            image::Rgb([
+                ((x * 7 + y * 3) % 256) as u8,
+                ((x * x + y) % 251) as u8,
+                ((y * 5) % 256) as u8,
+            ])
+        })
+    }
+
+    /// The pixels of `rect` of `img`, as a window view's bytes.
+    fn window_bytes(img: &RgbImage, r: PixelRect) -> Vec<u8> {
+        let mut v = Vec::new();
+        for y in r.y0..r.y1 {
+            for x in r.x0..r.x1 {
+                v.extend_from_slice(&img.get_pixel(x as u32, y as u32).0);
+            }
+        }
+        v
+    }
+
+    #[test]
+    fn a_window_holding_the_source_rect_gives_the_same_tensor() {
+        let img = textured(300, 200);
+        let regions = [
+            Region::Rect(Rect::new(0.31, 0.22, 0.74, 0.61).unwrap()),
+            Region::Quad(
+                Quad::new([[0.2, 0.3], [0.6, 0.25], [0.7, 0.8], [0.25, 0.7]]).unwrap(),
+            ),
+            Region::Rect(Rect::new(0.0, 0.5, 0.2, 1.0).unwrap()),
+        ];
+        for r in &regions {
+            let plan = RegionPlan::new(r, 300, 200, 32, 24);
+            let mut full = vec![0.0f32; 3 * 32 * 24];
+            plan.write(&img, &PixelMap::UNIT, &mut full, &mut Scratch::default());
+            let src = plan.source_rect();
+            assert!(src.width() < 300 || src.height() < 200, "{src:?}");
+            let bytes = window_bytes(&img, src);
+            let view = FrameView::window(&bytes, 300, 200, src).unwrap();
+            let mut part = vec![0.0f32; 3 * 32 * 24];
+            plan.write_view(&view, &PixelMap::UNIT, &mut part, &mut Scratch::default());
+            assert_eq!(full, part, "{r:?}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "misses pixels")]
+    fn a_window_missing_pixels_is_refused() {
+        let img = textured(100, 100);
+        let plan = RegionPlan::new(
+            &Region::Rect(Rect::new(0.1, 0.1, 0.9, 0.9).unwrap()),
+            100,
+            100,
+            16,
+            16,
+        );
+        let small = PixelRect {
+            x0: 20,
+            y0: 20,
+            x1: 80,
+            y1: 80,
+        };
+        let bytes = window_bytes(&img, small);
+        let view = FrameView::window(&bytes, 100, 100, small).unwrap();
+        let mut out = vec![0.0f32; 3 * 16 * 16];
+        plan.write_view(&view, &PixelMap::UNIT, &mut out, &mut Scratch::default());
+    }
+
+    #[test]
+    fn window_views_check_their_bounds() {
+        let r = PixelRect {
+            x0: 2,
+            y0: 3,
+            x1: 6,
+            y1: 5,
+        };
+        assert!(FrameView::window(&[0u8; 24], 10, 10, r).is_some());
+        assert!(FrameView::window(&[0u8; 23], 10, 10, r).is_none(), "short data");
+        assert!(FrameView::window(&[0u8; 24], 5, 10, r).is_none(), "outside");
+        assert_eq!(
+            r.grown(3, 7, 100),
+            PixelRect {
+                x0: 0,
+                y0: 0,
+                x1: 7,
+                y1: 8
+            }
+        );
     }
 
     #[test]
