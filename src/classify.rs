@@ -11,7 +11,7 @@ use ort::value::TensorRef;
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use crate::region::{PixelMap, Region, RegionPlan, Scratch};
+use crate::region::{FrameView, PixelMap, Region, RegionPlan, Scratch};
 use crate::runtime::{self, RuntimeError};
 
 #[derive(Debug, Error)]
@@ -63,6 +63,9 @@ pub struct ModelInfo {
     pub normalization: Normalization,
     pub model_version: String,
     pub default_margin: Option<f64>,
+    /// `quantization` from the metadata (e.g. `int8-qdq-per-channel`), informative; `None` for a float
+    /// model.
+    pub quantization: Option<String>,
 }
 
 impl ModelInfo {
@@ -203,6 +206,9 @@ impl ModelInfo {
             normalization,
             model_version: get("model_version").unwrap_or_else(|| "unknown".into()),
             default_margin,
+            quantization: get("quantization")
+                .map(|q| q.trim().to_string())
+                .filter(|q| !q.is_empty()),
         })
     }
 
@@ -263,6 +269,59 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     d.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Resampling plans by (region, frame size as decoded), so that a camera's frames reuse their weight
+/// tables. Bounded: when full it starts over (eval sees a new frame size per photo).
+#[derive(Debug, Default)]
+pub struct PlanCache {
+    plans: HashMap<PlanKey, RegionPlan>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct PlanKey {
+    coords: [u64; 8],
+    quad: bool,
+    frame: (usize, usize),
+    out: (usize, usize),
+}
+
+impl PlanCache {
+    /// Most plans kept.
+    pub const MAX: usize = 256;
+
+    /// The plan of `region` on a `frame_w x frame_h` frame for an `out_w x out_h` input, made on first use.
+    pub fn get(
+        &mut self,
+        region: &Region,
+        frame: (usize, usize),
+        out: (usize, usize),
+    ) -> &RegionPlan {
+        let mut coords = [0u64; 8];
+        for (c, v) in coords.iter_mut().zip(region.coords()) {
+            *c = v.to_bits();
+        }
+        let key = PlanKey {
+            coords,
+            quad: matches!(region, Region::Quad(_)),
+            frame,
+            out,
+        };
+        if self.plans.len() >= Self::MAX && !self.plans.contains_key(&key) {
+            self.plans.clear();
+        }
+        self.plans.entry(key).or_insert_with(|| {
+            RegionPlan::new(region, frame.0 as u32, frame.1 as u32, out.0, out.1)
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.plans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.plans.is_empty()
+    }
+}
+
 /// A loaded model, ready to classify regions of frames.
 pub struct Classifier {
     session: Session,
@@ -270,6 +329,8 @@ pub struct Classifier {
     pixel_map: PixelMap,
     input: Vec<f32>,
     scratch: Scratch,
+    plans: PlanCache,
+    last_resample: std::time::Duration,
 }
 
 impl Classifier {
@@ -331,6 +392,8 @@ impl Classifier {
             info,
             input: Vec::new(),
             scratch: Scratch::default(),
+            plans: PlanCache::default(),
+            last_resample: std::time::Duration::ZERO,
         })
     }
 
@@ -349,15 +412,54 @@ impl Classifier {
         )
     }
 
-    /// Classifies every region of one frame in one batched run, in order.
+    /// Classifies every region of one frame in one batched run, in order. The resampling plans are kept
+    /// (per region and frame size) for the next frames.
     pub fn classify(
         &mut self,
         frame: &RgbImage,
         regions: &[Region],
     ) -> Result<Vec<Prediction>, ClassifyError> {
-        let plans: Vec<RegionPlan> = regions.iter().map(|r| self.plan(r, frame)).collect();
-        let items: Vec<(&RgbImage, &RegionPlan)> = plans.iter().map(|p| (frame, p)).collect();
-        self.classify_planned(&items)
+        self.classify_view(&FrameView::full(frame), regions)
+    }
+
+    /// Like [`Classifier::classify`], from a decoded frame (at any scale) or a window of it that holds
+    /// every region's pixels ([`Classifier::source_rect`]).
+    pub fn classify_view(
+        &mut self,
+        view: &FrameView<'_>,
+        regions: &[Region],
+    ) -> Result<Vec<Prediction>, ClassifyError> {
+        let t = std::time::Instant::now();
+        self.fill(view, regions);
+        self.last_resample = t.elapsed();
+        self.run(regions.len())
+    }
+
+    /// The frame pixels (of a `frame_w x frame_h` decode) that classifying `region` reads.
+    pub fn source_rect(
+        &mut self,
+        region: &Region,
+        frame: (usize, usize),
+    ) -> crate::region::PixelRect {
+        let out = (self.info.width, self.info.height);
+        self.plans.get(region, frame, out).source_rect()
+    }
+
+    /// Time the last [`Classifier::classify_view`] spent resampling into the tensor (the rest was the
+    /// model run).
+    pub fn last_resample_time(&self) -> std::time::Duration {
+        self.last_resample
+    }
+
+    /// Resamples each region into the input tensor.
+    fn fill(&mut self, view: &FrameView<'_>, regions: &[Region]) {
+        let per = self.info.sample_len();
+        let out = (self.info.width, self.info.height);
+        self.input.resize(regions.len() * per, 0.0);
+        for (r, dst) in regions.iter().zip(self.input.chunks_exact_mut(per)) {
+            let plan = self.plans.get(r, view.frame_size(), out);
+            plan.write_view(view, &self.pixel_map, dst, &mut self.scratch);
+        }
     }
 
     /// Classifies a batch of (frame, plan) pairs in one run; frames may differ (eval batches across photos).
@@ -421,5 +523,88 @@ impl Classifier {
                 }
             })
             .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::region::Rect;
+
+    #[test]
+    fn plans_are_kept_per_region_and_frame_size() {
+        let mut cache = PlanCache::default();
+        let a = Region::Rect(Rect::new(0.1, 0.2, 0.5, 0.9).unwrap());
+        let b = Region::Rect(Rect::new(0.1, 0.2, 0.5, 0.8).unwrap());
+        let s1 = cache.get(&a, (640, 480), (224, 224)).source_rect();
+        for _ in 0..3 {
+            assert_eq!(cache.get(&a, (640, 480), (224, 224)).source_rect(), s1);
+        }
+        assert_eq!(cache.len(), 1);
+        let s2 = cache.get(&a, (320, 240), (224, 224)).source_rect();
+        // the region ends at x = 160 on the smaller frame (plus the filter's last tap)
+        assert!(
+            (160..=161).contains(&s2.x1) && s1.x1 >= 320,
+            "{s1:?} {s2:?}"
+        );
+        cache.get(&b, (640, 480), (224, 224));
+        assert_eq!(cache.len(), 3);
+    }
+
+    fn contract_meta(extra: &[(&str, &str)]) -> HashMap<String, String> {
+        let mut m: HashMap<String, String> = [
+            ("binwatch.schema", "1"),
+            ("classes", "empty,partial,full"),
+            ("alert_classes", "full"),
+            ("input_name", "image"),
+            ("output_name", "probabilities"),
+            ("input_layout", "NCHW"),
+            ("input_width", "224"),
+            ("input_height", "224"),
+            ("color_order", "RGB"),
+            ("pixel_range", "0,1"),
+            ("normalization", "in-graph"),
+            ("resize", "stretch-triangle"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        for (k, v) in extra {
+            m.insert(k.to_string(), v.to_string());
+        }
+        m
+    }
+
+    #[test]
+    fn quantization_is_read_from_the_metadata_and_informative_only() {
+        let read = |m: HashMap<String, String>| {
+            ModelInfo::from_metadata(Path::new("m.onnx"), "0".into(), |k| m.get(k).cloned())
+                .unwrap()
+        };
+        let float = read(contract_meta(&[]));
+        assert_eq!(float.quantization, None);
+        let int8 = read(contract_meta(&[
+            ("quantization", "int8-qdq-per-channel"),
+            ("quantized_from_sha256", "664c4d14"),
+        ]));
+        assert_eq!(int8.quantization.as_deref(), Some("int8-qdq-per-channel"));
+        // nothing else changes with it
+        assert_eq!(
+            ModelInfo {
+                quantization: None,
+                ..int8
+            },
+            float
+        );
+    }
+
+    #[test]
+    fn plan_cache_is_bounded() {
+        let mut cache = PlanCache::default();
+        let r = Region::Rect(Rect::FULL);
+        for w in 0..PlanCache::MAX + 10 {
+            cache.get(&r, (100 + w, 50), (4, 4));
+        }
+        assert!(cache.len() <= PlanCache::MAX, "{}", cache.len());
     }
 }

@@ -542,6 +542,7 @@ impl Generation {
                         .map(|s| s.to_string_lossy().into_owned())
                         .unwrap_or_else(|| "model".into()),
                     version: info.model_version.clone(),
+                    quantization: info.quantization.clone(),
                 };
                 tracing::info!(model = %info.path.display(), version = %model.version, classes = ?class_names, "model loaded");
                 let _ = ready_tx.send(Ok(()));

@@ -202,6 +202,9 @@ pub struct ModelSummary {
     pub classes: Vec<String>,
     pub alert_classes: Vec<String>,
     pub model_version: String,
+    /// Metadata `quantization` of the model (absent for a float model).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<String>,
 }
 
 /// Per-sample times in milliseconds. `p50`/`p95`: resampling + inference, a batch's time divided by its

@@ -183,6 +183,10 @@ pub struct ModelInfo {
     pub name: String,
     /// Model version (from its metadata).
     pub version: String,
+    /// How the weights are quantised (metadata `quantization`, e.g. `int8-qdq-per-channel`); absent for
+    /// a float model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<String>,
 }
 
 /// One point of the score history, as sent.
@@ -577,6 +581,7 @@ mod tests {
             ModelInfo {
                 name: "binfill".into(),
                 version: "2026.12.1".into(),
+                quantization: None,
             },
         )
     }

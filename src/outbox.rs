@@ -892,6 +892,7 @@ mod tests {
                 model: ModelInfo {
                     name: "m".into(),
                     version: "1".into(),
+                    quantization: None,
                 },
                 evidence: if image_bytes > 0 {
                     Evidence::from_jpeg(Some(&vec![0xAB; image_bytes]), None)

@@ -417,6 +417,7 @@ mod tests {
         let model = ModelInfo {
             name: "binfill".into(),
             version: "1".into(),
+            quantization: None,
         };
         let ctx = BinContext {
             host: "edge",

@@ -212,6 +212,7 @@ pub fn evaluate(args: &EvalArgs) -> Result<EvalOutput> {
                 .map(|&i| info.classes[i].clone())
                 .collect(),
             model_version: info.model_version.clone(),
+            quantization: info.quantization.clone(),
         },
         data: args.data.display().to_string(),
         regions_file: args.regions.as_ref().map(|r| r.display().to_string()),
@@ -240,6 +241,16 @@ pub fn evaluate(args: &EvalArgs) -> Result<EvalOutput> {
 
 fn print_summary(out: &EvalOutput) {
     let a = &out.alert;
+    println!(
+        "model {} (version {}{})",
+        out.model.path,
+        out.model.model_version,
+        out.model
+            .quantization
+            .as_deref()
+            .map(|q| format!(", quantization {q}"))
+            .unwrap_or_default()
+    );
     println!(
         "{}: {} samples ({} skipped); alert precision {:.3} recall {:.3} F1 {:.3} balanced accuracy {:.3} (tp {} fp {} tn {} fn {}); label accuracy {:.3}; latency p50 {:.2} ms p95 {:.2} ms",
         out.data,
