@@ -903,9 +903,7 @@ mod tests {
         let img = textured(300, 200);
         let regions = [
             Region::Rect(Rect::new(0.31, 0.22, 0.74, 0.61).unwrap()),
-            Region::Quad(
-                Quad::new([[0.2, 0.3], [0.6, 0.25], [0.7, 0.8], [0.25, 0.7]]).unwrap(),
-            ),
+            Region::Quad(Quad::new([[0.2, 0.3], [0.6, 0.25], [0.7, 0.8], [0.25, 0.7]]).unwrap()),
             Region::Rect(Rect::new(0.0, 0.5, 0.2, 1.0).unwrap()),
         ];
         for r in &regions {
@@ -954,7 +952,10 @@ mod tests {
             y1: 5,
         };
         assert!(FrameView::window(&[0u8; 24], 10, 10, r).is_some());
-        assert!(FrameView::window(&[0u8; 23], 10, 10, r).is_none(), "short data");
+        assert!(
+            FrameView::window(&[0u8; 23], 10, 10, r).is_none(),
+            "short data"
+        );
         assert!(FrameView::window(&[0u8; 24], 5, 10, r).is_none(), "outside");
         assert_eq!(
             r.grown(3, 7, 100),
