@@ -16,6 +16,7 @@ pub mod frame;
 pub mod region;
 pub mod report;
 pub mod runtime;
+pub mod skip;
 
 // The daemon (`binwatch run`, issue 4): debouncing, events, outbox, sinks, receiver.
 pub mod daemon;
