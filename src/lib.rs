@@ -13,6 +13,7 @@ pub mod config;
 pub mod dataset;
 pub mod eval;
 pub mod frame;
+pub mod pipeline;
 pub mod region;
 pub mod report;
 pub mod runtime;

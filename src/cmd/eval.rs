@@ -20,6 +20,8 @@ use crate::eval::{
     AlertCounts, Confusion, EvalOutput, Item, Latency, ModelSummary, Skipped, SkippedItem,
     percentile,
 };
+use crate::frame::{DecodeRequest, Decoded, FrameError, JpegDecoder, Scale};
+use crate::pipeline::choose_scale;
 use crate::region::RegionPlan;
 
 #[derive(Debug, Clone, Args)]
@@ -47,6 +49,21 @@ pub struct EvalArgs {
     /// Samples per inference run.
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
+    /// `full`: decode every photo at full size (the model contract's preprocessing); `scaled`: decode
+    /// JPEG at the DCT scale the daemon uses for the sample's region (the smallest n/8 that keeps the
+    /// region at least --scale-ratio times the model's input size).
+    #[arg(long, value_enum, default_value_t = DecodeMode::Full)]
+    pub decode: DecodeMode,
+    /// With `--decode scaled`: how many times the model's input size a region keeps (>= 1).
+    #[arg(long, default_value_t = crate::pipeline::DEFAULT_SCALE_RATIO)]
+    pub scale_ratio: f64,
+}
+
+/// How `binwatch eval` decodes photos.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DecodeMode {
+    Full,
+    Scaled,
 }
 
 pub fn run(args: &EvalArgs) -> Result<ExitCode> {
@@ -72,6 +89,11 @@ pub fn run(args: &EvalArgs) -> Result<ExitCode> {
 /// Runs the evaluation and returns its results (no output written).
 pub fn evaluate(args: &EvalArgs) -> Result<EvalOutput> {
     anyhow::ensure!(args.batch >= 1, "--batch must be at least 1");
+    anyhow::ensure!(
+        args.scale_ratio.is_finite() && args.scale_ratio >= 1.0,
+        "--scale-ratio {} must be a number >= 1",
+        args.scale_ratio
+    );
     anyhow::ensure!(
         args.margin.is_finite() && args.margin >= 0.0,
         "--margin {} must be a number >= 0",
@@ -117,23 +139,55 @@ pub fn evaluate(args: &EvalArgs) -> Result<EvalOutput> {
     let mut decode_ms = Vec::new();
     let mut correct = 0usize;
 
-    // Samples of one photo are consecutive (regions file order); decode each photo once and share it.
-    let mut cache: Option<(PathBuf, Rc<RgbImage>)> = None;
+    // Samples of one photo are consecutive (regions file order); decode each photo once (per scale) and
+    // share it.
+    let mut cache: Option<(PathBuf, Scale, Rc<RgbImage>)> = None;
+    let mut decoder = JpegDecoder::new();
+    let input = (info.width, info.height);
     for chunk in samples.chunks(args.batch) {
         let mut frames: Vec<(usize, Rc<RgbImage>)> = Vec::with_capacity(chunk.len());
         for (k, s) in chunk.iter().enumerate() {
-            if let Some((p, img)) = &cache
+            let region = s.region.with_margin(args.margin)?;
+            let t = Instant::now();
+            let bytes = match std::fs::read(&s.path) {
+                Ok(b) => b,
+                Err(e) => {
+                    let e = FrameError::Io {
+                        path: s.path.clone(),
+                        source: e,
+                    };
+                    progress.suspend(|| eprintln!("skipped {}: {e}", s.display));
+                    skipped.items.push(SkippedItem {
+                        path: s.display.clone(),
+                        error: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let scale = match args.decode {
+                DecodeMode::Scaled if crate::frame::is_jpeg(&bytes) => decoder
+                    .header(&s.path, &bytes)
+                    .map(|h| choose_scale([&region], h.width, h.height, input, args.scale_ratio))
+                    .unwrap_or(Scale::FULL),
+                _ => Scale::FULL,
+            };
+            if let Some((p, sc, img)) = &cache
                 && *p == s.path
+                && *sc == scale
             {
                 frames.push((k, Rc::clone(img)));
                 continue;
             }
-            let t = Instant::now();
-            match crate::frame::load(&s.path) {
+            let decoded = if scale == Scale::FULL {
+                crate::frame::decode_bytes(&s.path, &bytes)
+            } else {
+                decode_scaled(&mut decoder, &s.path, &bytes, scale)
+            };
+            match decoded {
                 Ok(img) => {
                     decode_ms.push(t.elapsed().as_secs_f64() * 1e3);
                     let img = Rc::new(img);
-                    cache = Some((s.path.clone(), Rc::clone(&img)));
+                    cache = Some((s.path.clone(), scale, Rc::clone(&img)));
                     frames.push((k, img));
                 }
                 Err(e) => {
@@ -236,6 +290,26 @@ pub fn evaluate(args: &EvalArgs) -> Result<EvalOutput> {
         },
         skipped,
         items,
+    })
+}
+
+/// A JPEG decoded at `scale` as an image.
+fn decode_scaled(
+    decoder: &mut JpegDecoder,
+    path: &std::path::Path,
+    bytes: &[u8],
+    scale: Scale,
+) -> Result<RgbImage, FrameError> {
+    let mut out = Decoded::default();
+    let req = DecodeRequest {
+        scale,
+        luma: false,
+        window: None,
+    };
+    decoder.decode(path, bytes, &req, &mut out)?;
+    out.to_rgb_image().ok_or_else(|| FrameError::Jpeg {
+        path: path.to_path_buf(),
+        message: "short scanline data".into(),
     })
 }
 
