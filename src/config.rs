@@ -58,7 +58,26 @@ pub struct DaemonConfig {
     pub evidence_max_side: u32,
     /// Also attach the whole frame as JPEG to bin events.
     pub evidence_frame: bool,
+    /// Reuse a bin's last prediction while its region's thumbnail signature stays within
+    /// `skip_threshold` of the one at its last inference and that inference is younger than
+    /// `skip_max_age_s`.
+    pub skip_unchanged: bool,
+    /// Largest signature distance (mean absolute difference of the normalised 16x16 thumbnails) that
+    /// counts as unchanged.
+    pub skip_threshold: f64,
+    /// Seconds after which a bin runs the model again even if its region did not change.
+    pub skip_max_age_s: f64,
+    /// Decode JPEG frames at the smallest DCT scale (n/8) that leaves every region that needs inference at
+    /// least `decode_scale_ratio` times the model's input size along each axis; false = full size.
+    pub scaled_decode: bool,
+    /// See `scaled_decode` (>= 1).
+    pub decode_scale_ratio: f64,
 }
+
+/// Default `daemon.skip_threshold`.
+pub const DEFAULT_SKIP_THRESHOLD: f64 = 0.1;
+/// Default `daemon.skip_max_age_s`.
+pub const DEFAULT_SKIP_MAX_AGE_S: f64 = 300.0;
 
 impl Default for DaemonConfig {
     fn default() -> Self {
@@ -71,6 +90,11 @@ impl Default for DaemonConfig {
             shutdown_grace_s: 10.0,
             evidence_max_side: 640,
             evidence_frame: false,
+            skip_unchanged: true,
+            skip_threshold: DEFAULT_SKIP_THRESHOLD,
+            skip_max_age_s: DEFAULT_SKIP_MAX_AGE_S,
+            scaled_decode: true,
+            decode_scale_ratio: crate::pipeline::DEFAULT_SCALE_RATIO,
         }
     }
 }
@@ -1012,6 +1036,21 @@ fn semantic(
             if !(v.is_finite() && v > 0.0) {
                 c.at(&format!("daemon.{k}"), "must be > 0");
             }
+        }
+        if !(d.skip_threshold.is_finite() && d.skip_threshold > 0.0 && d.skip_threshold <= 2.0) {
+            c.at(
+                "daemon.skip_threshold",
+                "must be a number in 0..=2 and above 0 (a signature distance; 0.1 is the default)",
+            );
+        }
+        if !(d.skip_max_age_s.is_finite() && d.skip_max_age_s > 0.0) {
+            c.at("daemon.skip_max_age_s", "must be > 0 seconds");
+        }
+        if !(d.decode_scale_ratio.is_finite() && (1.0..=64.0).contains(&d.decode_scale_ratio)) {
+            c.at(
+                "daemon.decode_scale_ratio",
+                "must be a number in 1..=64 (times the model's input size)",
+            );
         }
         if d.evidence_max_side < 16 {
             c.at("daemon.evidence_max_side", "must be at least 16 pixels");

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use image::RgbImage;
 use thiserror::Error;
@@ -29,12 +29,16 @@ use crate::debounce::{BinState, Classes, DebounceConfig, DebounceError, Debounce
 use crate::event::{
     BinContext, CameraCheck, CameraData, Event, Evidence, Location, ModelInfo, new_event_id,
 };
-use crate::metrics::{BinStats, Metrics};
+use crate::metrics::{BinStats, Metrics, ModelLabels};
 use crate::notify;
 use crate::outbox::{Outbox, OutboxError, OutboxLimits, Recorded};
+use crate::pipeline::{
+    CameraBins, FrameData, FramePipeline, FrameReport, PipelineError, PipelineOptions,
+};
 use crate::region::Region;
 use crate::sink::webhook::{WebhookConfig, WebhookError, WebhookSecret, WebhookSink};
 use crate::sink::{RetryPolicy, Sink, SplitMix64};
+use crate::skip::SkipRule;
 use crate::source::{self, FrameSource, Grab, Payload};
 use crate::timestamp::Timestamp;
 
@@ -181,11 +185,12 @@ impl Outboxes {
     }
 }
 
-/// A decoded frame on its way to the classifier.
+/// A frame on its way to the pipeline thread: still encoded (the pipeline decodes only what it needs).
 struct Job {
     camera: String,
     time: Timestamp,
-    image: RgbImage,
+    origin: String,
+    payload: Payload,
 }
 
 /// One bin as the pipeline needs it.
@@ -200,11 +205,14 @@ struct BinSpec {
 
 type Carry = HashMap<String, (String, Debouncer)>;
 
-/// The pipeline thread: classifier, debouncers, events. Returns the debouncers when the queue closes.
+/// The pipeline thread: frame pipeline, debouncers, events. Returns the debouncers when the queue closes.
 struct Pipeline {
     bins_by_camera: HashMap<String, Vec<BinSpec>>,
+    /// Per camera, its bins' regions (with margins) and skip state, in `bins_by_camera` order.
+    camera_bins: HashMap<String, CameraBins>,
     debouncers: Carry,
-    classifier: Classifier,
+    frames: FramePipeline,
+    report: FrameReport,
     model: ModelInfo,
     class_names: Vec<String>,
     host: String,
@@ -266,26 +274,51 @@ impl Pipeline {
         let Some(bins) = self.bins_by_camera.get(&job.camera) else {
             return;
         };
+        let Some(cam) = self.camera_bins.get_mut(&job.camera) else {
+            return;
+        };
         if bins.is_empty() {
             return;
         }
-        let regions: Vec<Region> = bins.iter().map(|b| b.region).collect();
-        let started = Instant::now();
-        let preds = match self.classifier.classify(&job.image, &regions) {
-            Ok(p) => p,
-            Err(e) => {
+        let data = match &job.payload {
+            Payload::Encoded(b) => FrameData::Encoded(b),
+            Payload::Rgb(img) => FrameData::Rgb(img),
+        };
+        let origin = Path::new(&job.origin);
+        match self
+            .frames
+            .process(cam, origin, data, job.time, &mut self.report)
+        {
+            Ok(()) => {}
+            Err(PipelineError::Frame(e)) => {
+                tracing::warn!(camera = %job.camera, error = %e, "corrupt frame skipped");
+                self.metrics.camera_error(&job.camera, "decode");
+                return;
+            }
+            Err(PipelineError::Classify(e)) => {
                 tracing::error!(camera = %job.camera, error = %e, "classification failed; frame skipped");
                 return;
             }
-        };
-        self.metrics.inference(started.elapsed());
-        for (bin, pred) in bins.iter().zip(preds) {
+        }
+        let report = &self.report;
+        let times = &report.times;
+        if report.inferred.iter().any(|i| *i) {
+            self.metrics
+                .inference(times.decode + times.resample + times.inference);
+        }
+        self.metrics.stages(times);
+        tracing::debug!(camera = %job.camera, inferred = report.inferred.len() - report.skipped(), skipped = report.skipped(), decoded = ?report.decoded.map(|(s, _, w)| (s.to_string(), w)), ms = times.total.as_secs_f64() * 1e3, "frame");
+        // the whole frame at full size, decoded only if a bin raises an event (evidence)
+        let mut evidence_image: Option<Option<RgbImage>> = None;
+        for ((bin, pred), inferred) in bins.iter().zip(&report.predictions).zip(&report.inferred) {
+            self.metrics.bin_frame(&bin.id, *inferred);
             let Some((_, deb)) = self.debouncers.get_mut(&bin.id) else {
                 continue;
             };
+            // a reused prediction is fed at the new time, so debounce durations go on
             let transition = deb.observe(job.time, &pred.probabilities, true);
             let level = self.class_names[pred.class].clone();
-            tracing::debug!(bin = %bin.id, camera = %bin.camera, level = %level, p_full = deb.last_p_full().unwrap_or(0.0), "frame classified");
+            tracing::debug!(bin = %bin.id, camera = %bin.camera, level = %level, p_full = deb.last_p_full().unwrap_or(0.0), inferred, "frame classified");
             self.metrics.set_bin(
                 &bin.id,
                 BinStats {
@@ -298,11 +331,22 @@ impl Pipeline {
                 },
             );
             let Some(t) = transition else { continue };
-            let crop = crop_jpeg(&job.image, &bin.region, self.evidence_max_side);
-            let frame = self
-                .evidence_frame
-                .then(|| jpeg(&job.image, self.evidence_max_side.max(1280)))
-                .flatten();
+            let image = evidence_image
+                .get_or_insert_with(|| match &job.payload {
+                    Payload::Rgb(img) => Some(img.clone()),
+                    Payload::Encoded(b) => match crate::frame::decode_bytes(origin, b) {
+                        Ok(img) => Some(img),
+                        Err(e) => {
+                            tracing::warn!(camera = %job.camera, error = %e, "evidence frame does not decode; event sent without it");
+                            None
+                        }
+                    },
+                })
+                .as_ref();
+            let crop = image.and_then(|img| crop_jpeg(img, &bin.region, self.evidence_max_side));
+            let frame = image
+                .filter(|_| self.evidence_frame)
+                .and_then(|img| jpeg(img, self.evidence_max_side.max(1280)));
             let ctx = BinContext {
                 host: &self.host,
                 camera: &bin.camera,
@@ -323,6 +367,18 @@ impl Pipeline {
                 Err(e) => tracing::error!(bin = %bin.id, error = %e, "event could not be built"),
             }
         }
+    }
+}
+
+/// What a frame may leave out, from the `daemon` settings.
+pub fn pipeline_options(d: &config::DaemonConfig) -> PipelineOptions {
+    PipelineOptions {
+        skip: d.skip_unchanged.then(|| SkipRule {
+            threshold: d.skip_threshold as f32,
+            max_age: Duration::from_secs_f64(d.skip_max_age_s.max(0.001)),
+        }),
+        scaled_decode: d.scaled_decode.then_some(d.decode_scale_ratio.max(1.0)),
+        window_decode: true,
     }
 }
 
@@ -485,6 +541,7 @@ impl Generation {
         let pipe_host = host.clone();
         let evidence_max_side = cfg.daemon.evidence_max_side;
         let evidence_frame = cfg.daemon.evidence_frame;
+        let options = pipeline_options(&cfg.daemon);
         let pipeline = std::thread::Builder::new()
             .name("inference".into())
             .spawn(move || {
@@ -544,12 +601,27 @@ impl Generation {
                     version: info.model_version.clone(),
                     quantization: info.quantization.clone(),
                 };
-                tracing::info!(model = %info.path.display(), version = %model.version, classes = ?class_names, "model loaded");
+                tracing::info!(model = %info.path.display(), version = %model.version, quantization = info.quantization.as_deref().unwrap_or("none"), classes = ?class_names, skip = ?options.skip, scaled_decode = ?options.scaled_decode, "model loaded");
+                pipe_metrics.set_model(ModelLabels {
+                    name: model.name.clone(),
+                    version: model.version.clone(),
+                    sha256: info.sha256.clone(),
+                    quantization: info.quantization.clone().unwrap_or_else(|| "none".into()),
+                });
+                let camera_bins = bins_by_camera
+                    .iter()
+                    .map(|(cam, specs)| {
+                        let regions = specs.iter().map(|b| b.region).collect();
+                        (cam.clone(), CameraBins::new(regions, options.skip))
+                    })
+                    .collect();
                 let _ = ready_tx.send(Ok(()));
                 let mut p = Pipeline {
                     bins_by_camera,
+                    camera_bins,
                     debouncers,
-                    classifier,
+                    frames: FramePipeline::new(classifier, options),
+                    report: FrameReport::default(),
                     model,
                     class_names,
                     host: pipe_host,
@@ -768,20 +840,11 @@ async fn camera_task(
             }
             Ok(Grab::Frame(c)) => {
                 let origin = c.origin.clone();
-                let decoded = match c.payload {
-                    Payload::Rgb(img) => Ok(img),
+                // only the header here: the pipeline thread decodes what the bins need, when they need it
+                let checked = match &c.payload {
+                    Payload::Rgb(_) => Ok(()),
                     Payload::Encoded(bytes) => {
-                        let o = origin.clone();
-                        tokio::task::spawn_blocking(move || {
-                            crate::frame::decode_bytes(Path::new(&o), &bytes)
-                        })
-                        .await
-                        .unwrap_or_else(|e| {
-                            Err(crate::frame::FrameError::Io {
-                                path: PathBuf::from(&origin),
-                                source: std::io::Error::other(e.to_string()),
-                            })
-                        })
+                        crate::frame::probe(Path::new(&origin), bytes).map(|_| ())
                     }
                 };
                 // the camera answered: it is online, whether or not the frame decodes
@@ -806,8 +869,8 @@ async fn camera_task(
                     let ob = outboxes.clone();
                     let _ = tokio::task::spawn_blocking(move || ob.push(&ev)).await;
                 }
-                match decoded {
-                    Ok(image) => {
+                match checked {
+                    Ok(()) => {
                         last_good = Some(c.time);
                         metrics.camera(&name, |s| {
                             s.frames += 1;
@@ -817,27 +880,46 @@ async fn camera_task(
                         {
                             last_check = Some(tokio::time::Instant::now());
                             let w = watch.take();
-                            let live = image.clone();
+                            // the check compares whole frames: a full decode, every check_s only
+                            let live = match &c.payload {
+                                Payload::Rgb(img) => Payload::Rgb(img.clone()),
+                                Payload::Encoded(b) => Payload::Encoded(b.clone()),
+                            };
+                            let o = origin.clone();
                             let (w, outcome) = tokio::task::spawn_blocking(move || {
                                 let mut w = w.expect("checked above");
-                                let r = w.observe(&live);
+                                let image = match live {
+                                    Payload::Rgb(img) => Ok(img),
+                                    Payload::Encoded(b) => {
+                                        crate::frame::decode_bytes(Path::new(&o), &b)
+                                    }
+                                };
+                                let r = image.ok().map(|img| w.observe(&img));
                                 (w, r)
                             })
                             .await
                             .unwrap_or_else(|e| panic!("camera check thread: {e}"));
                             let reference = w.sidecar().image.display().to_string();
                             watch = Some(w);
-                            if let Some(ev) = camera_check_event(
-                                &name, &host, &bins, &reference, outcome, &metrics,
-                            ) {
-                                let ob = outboxes.clone();
-                                let _ = tokio::task::spawn_blocking(move || ob.push(&ev)).await;
+                            match outcome {
+                                Some(outcome) => {
+                                    if let Some(ev) = camera_check_event(
+                                        &name, &host, &bins, &reference, outcome, &metrics,
+                                    ) {
+                                        let ob = outboxes.clone();
+                                        let _ =
+                                            tokio::task::spawn_blocking(move || ob.push(&ev)).await;
+                                    }
+                                }
+                                // the frame does not decode (the pipeline counts it): check the next
+                                None => last_check = None,
                             }
                         }
                         match jobs.try_send(Job {
                             camera: name.clone(),
                             time: c.time,
-                            image,
+                            origin,
+                            payload: c.payload,
                         }) {
                             Ok(()) => {}
                             Err(TrySendError::Full(_)) => {

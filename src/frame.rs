@@ -443,6 +443,38 @@ pub fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<RgbImage, FrameError> {
     check(path, img.into_rgb8())
 }
 
+/// Checks that encoded bytes look like a frame binwatch can decode (a JPEG or PNG header of a size in
+/// `MIN_SIDE..=MAX_SIDE`) without decoding the pixels; returns the size. Corruption further into the
+/// data is found by the decode itself.
+pub fn probe(path: &Path, bytes: &[u8]) -> Result<(u32, u32), FrameError> {
+    let (width, height) = if is_jpeg(bytes) {
+        let h = JpegDecoder::new().header(path, bytes)?;
+        (h.width, h.height)
+    } else {
+        let reader = ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|source| FrameError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        reader
+            .into_dimensions()
+            .map_err(|source| FrameError::Decode {
+                path: path.to_path_buf(),
+                source,
+            })?
+    };
+    let ok = |v: u32| (MIN_SIDE..=MAX_SIDE).contains(&v);
+    if !ok(width) || !ok(height) {
+        return Err(FrameError::Size {
+            path: path.to_path_buf(),
+            width,
+            height,
+        });
+    }
+    Ok((width, height))
+}
+
 /// Reads and decodes an image file.
 pub fn load(path: &Path) -> Result<RgbImage, FrameError> {
     let bytes = std::fs::read(path).map_err(|source| FrameError::Io {
@@ -630,6 +662,23 @@ mod tests {
             )
             .unwrap_err();
         assert!(err.to_string().contains("5x40"), "{err}");
+    }
+
+    #[test]
+    fn probe_reads_headers_only_and_names_the_file() {
+        let jpeg = textured_jpeg(64, 48);
+        assert_eq!(probe(Path::new("a.jpg"), &jpeg).unwrap(), (64, 48));
+        let mut png = Vec::new();
+        RgbImage::new(30, 20)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .unwrap();
+        assert_eq!(probe(Path::new("a.png"), &png).unwrap(), (30, 20));
+        for bad in [&b"not an image"[..], &b"\xff\xd8\xff\xe0 broken header"[..]] {
+            let err = probe(Path::new("cam/x.jpg"), bad).unwrap_err();
+            assert!(err.to_string().contains("cam/x.jpg"), "{err}");
+        }
+        let err = probe(Path::new("t.jpg"), &textured_jpeg(4, 40)).unwrap_err();
+        assert!(err.to_string().contains("4x40"), "{err}");
     }
 
     #[test]

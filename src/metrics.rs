@@ -70,6 +70,32 @@ struct Inner {
     inference_alive: bool,
     reloads: u64,
     reload_failures: u64,
+    /// Per bin: frames whose prediction came from a model run, and frames that reused the last one.
+    bin_runs: BTreeMap<String, (u64, u64)>,
+    /// Seconds spent per frame stage, summed.
+    stages: StageSeconds,
+    model: Option<ModelLabels>,
+}
+
+/// Seconds spent in each stage of the frame pipeline, summed over frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct StageSeconds {
+    pub thumbnail: f64,
+    pub signature: f64,
+    pub decode: f64,
+    pub resample: f64,
+    pub inference: f64,
+    pub rest: f64,
+}
+
+/// The loaded model, for `binwatch_model_info`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelLabels {
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    /// `none` for a float model.
+    pub quantization: String,
 }
 
 /// Shared by every part of the daemon.
@@ -131,6 +157,35 @@ impl Metrics {
         });
     }
 
+    /// One frame of a bin: its prediction came from a model run (`inferred`) or was reused.
+    pub fn bin_frame(&self, bin: &str, inferred: bool) {
+        self.with(|i| {
+            let e = i.bin_runs.entry(bin.to_string()).or_default();
+            if inferred {
+                e.0 += 1;
+            } else {
+                e.1 += 1;
+            }
+        });
+    }
+
+    /// Adds one frame's stage times.
+    pub fn stages(&self, t: &crate::pipeline::StageTimes) {
+        self.with(|i| {
+            let s = &mut i.stages;
+            s.thumbnail += t.thumbnail.as_secs_f64();
+            s.signature += t.signature.as_secs_f64();
+            s.decode += t.decode.as_secs_f64();
+            s.resample += t.resample.as_secs_f64();
+            s.inference += t.inference.as_secs_f64();
+            s.rest += t.rest().as_secs_f64();
+        });
+    }
+
+    pub fn set_model(&self, m: ModelLabels) {
+        self.with(|i| i.model = Some(m));
+    }
+
     pub fn event(&self, ty: &'static str) {
         self.with(|i| *i.events.entry(ty).or_default() += 1);
     }
@@ -154,6 +209,7 @@ impl Metrics {
         self.with(|i| {
             i.cameras.retain(|k, _| cameras.contains(k));
             i.bins.retain(|k, _| bins.contains(k));
+            i.bin_runs.retain(|k, _| bins.contains(k));
         });
     }
 
@@ -168,7 +224,7 @@ impl Metrics {
                 &mut o,
                 "binwatch_camera_frames_total",
                 "counter",
-                "Frames captured and decoded, per camera.",
+                "Frames captured whose header reads as a JPEG or PNG of a usable size, per camera (the pixels are decoded by the pipeline, which counts what fails there as a decode error).",
             );
             for (c, s) in &i.cameras {
                 let _ = writeln!(
@@ -394,7 +450,7 @@ impl Metrics {
                 &mut o,
                 "binwatch_inference_seconds",
                 "histogram",
-                "Time of one batched classifier run (all bins of a frame).",
+                "Time of one batched classifier run (RGB decode, resampling, the model) over the bins of a frame that needed it; frames whose bins all reused their last prediction are not counted.",
             );
             for (b, le) in i.buckets.iter().zip(LATENCY_BUCKETS) {
                 let _ = writeln!(o, "binwatch_inference_seconds_bucket{{le=\"{le}\"}} {b}");
@@ -406,6 +462,64 @@ impl Metrics {
             );
             let _ = writeln!(o, "binwatch_inference_seconds_sum {:.6}", i.latency_sum);
             let _ = writeln!(o, "binwatch_inference_seconds_count {}", i.latency_count);
+            head(
+                &mut o,
+                "binwatch_bin_inferences_total",
+                "counter",
+                "Frames whose prediction for the bin came from a model run.",
+            );
+            for (b, (run, _)) in &i.bin_runs {
+                let _ = writeln!(o, "binwatch_bin_inferences_total{{bin=\"{}\"}} {run}", esc(b));
+            }
+            head(
+                &mut o,
+                "binwatch_inference_skipped_total",
+                "counter",
+                "Frames whose bin region had not changed since its last inference (daemon.skip_unchanged): the last prediction was reused.",
+            );
+            for (b, (_, skipped)) in &i.bin_runs {
+                let _ = writeln!(
+                    o,
+                    "binwatch_inference_skipped_total{{bin=\"{}\"}} {skipped}",
+                    esc(b)
+                );
+            }
+            head(
+                &mut o,
+                "binwatch_frame_stage_seconds_total",
+                "counter",
+                "Time spent per stage of the frame pipeline: thumbnail (header and 1/8 luma decode), signature (skip decisions), decode (RGB for inference), resample, inference (the model), rest.",
+            );
+            let st = &i.stages;
+            for (name, v) in [
+                ("thumbnail", st.thumbnail),
+                ("signature", st.signature),
+                ("decode", st.decode),
+                ("resample", st.resample),
+                ("inference", st.inference),
+                ("rest", st.rest),
+            ] {
+                let _ = writeln!(
+                    o,
+                    "binwatch_frame_stage_seconds_total{{stage=\"{name}\"}} {v:.6}"
+                );
+            }
+            if let Some(m) = &i.model {
+                head(
+                    &mut o,
+                    "binwatch_model_info",
+                    "gauge",
+                    "The loaded model (metadata model_version and quantization; none for a float model).",
+                );
+                let _ = writeln!(
+                    o,
+                    "binwatch_model_info{{model=\"{}\",version=\"{}\",sha256=\"{}\",quantization=\"{}\"}} 1",
+                    esc(&m.name),
+                    esc(&m.version),
+                    esc(&m.sha256),
+                    esc(&m.quantization)
+                );
+            }
             head(
                 &mut o,
                 "binwatch_config_reloads_total",
@@ -581,6 +695,49 @@ mod tests {
         assert!(text.contains("binwatch_inference_seconds_bucket{le=\"0.05\"} 1"));
         assert!(text.contains("binwatch_inference_seconds_bucket{le=\"0.025\"} 0"));
         assert!(text.contains("binwatch_outbox_depth{sink=\"webhook\"} 2"));
+    }
+
+    #[test]
+    fn skips_stages_and_model_are_exported() {
+        let m = Metrics::new();
+        for inferred in [true, false, false, true, false] {
+            m.bin_frame("bin-1", inferred);
+        }
+        m.bin_frame("gone", true);
+        let ms = Duration::from_millis;
+        m.stages(&crate::pipeline::StageTimes {
+            thumbnail: ms(4),
+            signature: ms(1),
+            decode: ms(10),
+            resample: ms(5),
+            inference: ms(60),
+            total: ms(82),
+        });
+        m.set_model(ModelLabels {
+            name: "bin-fill-int8".into(),
+            version: "2026.12.0".into(),
+            sha256: "abc".into(),
+            quantization: "int8-qdq-per-channel".into(),
+        });
+        m.retain(&[], &["bin-1".to_string()]);
+        let text = m.render(Timestamp::from_unix_secs(1_800_000_000));
+        assert!(
+            text.contains("binwatch_bin_inferences_total{bin=\"bin-1\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("binwatch_inference_skipped_total{bin=\"bin-1\"} 3"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("bin=\"gone\""),
+            "forgotten after a reload: {text}"
+        );
+        assert!(text.contains("binwatch_frame_stage_seconds_total{stage=\"decode\"} 0.010000"));
+        assert!(text.contains("binwatch_frame_stage_seconds_total{stage=\"rest\"} 0.002000"));
+        assert!(text.contains(
+            "binwatch_model_info{model=\"bin-fill-int8\",version=\"2026.12.0\",sha256=\"abc\",quantization=\"int8-qdq-per-channel\"} 1"
+        ));
     }
 
     #[test]

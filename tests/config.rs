@@ -174,6 +174,44 @@ clear_threshold = 0.4
 }
 
 #[test]
+fn skip_and_decode_keys_have_defaults_and_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("m.onnx"), b"x").unwrap();
+    let (cfg, p) = check(GOOD, dir.path());
+    assert!(p.is_empty(), "{p:?}");
+    let d = cfg.unwrap().daemon;
+    assert!(d.skip_unchanged && d.scaled_decode);
+    assert_eq!(
+        (d.skip_threshold, d.skip_max_age_s, d.decode_scale_ratio),
+        (0.1, 300.0, 2.0)
+    );
+
+    let bad = format!(
+        "{GOOD}\n[daemon]\nskip_threshold = 0\nskip_max_age_s = -5\ndecode_scale_ratio = 0.5\nskip_treshold = 0.2\n"
+    );
+    let p = problems(&bad);
+    let keys: Vec<&str> = p.iter().map(|x| x.key.as_str()).collect();
+    for k in [
+        "daemon.skip_threshold",
+        "daemon.skip_max_age_s",
+        "daemon.decode_scale_ratio",
+        "daemon.skip_treshold",
+    ] {
+        assert!(keys.contains(&k), "{k} not reported: {p:?}");
+    }
+    let unknown = p.iter().find(|x| x.key == "daemon.skip_treshold").unwrap();
+    assert!(
+        unknown.message.contains("did you mean `skip_threshold`"),
+        "{}",
+        unknown.message
+    );
+    let ok = format!(
+        "{GOOD}\n[daemon]\nskip_unchanged = false\nscaled_decode = false\nskip_threshold = 0.25\n"
+    );
+    assert!(problems(&ok).is_empty());
+}
+
+#[test]
 fn syntax_error_has_position() {
     let p = problems("[model]\npath = \"m.onnx\nthreads = 1\n");
     assert!(!p.is_empty());
