@@ -311,6 +311,7 @@ impl AxisWeights {
             weights: Vec::with_capacity(out * (2 * support.ceil() as usize + 2)),
         };
         let last = (n - 1) as f64;
+        let mut tmp: Vec<(usize, f64)> = Vec::new();
         for i in 0..out {
             let center = lo + (i as f64 + 0.5) * scale;
             // j + 0.5 strictly inside (center - support, center + support)
@@ -318,7 +319,7 @@ impl AxisWeights {
             let end = (center + support - 0.5).ceil().clamp(0.0, last) as usize;
             let offset = w.weights.len();
             let mut sum = 0.0f64;
-            let mut tmp: Vec<(usize, f64)> = Vec::new();
+            tmp.clear();
             for j in first..=end {
                 let d = (j as f64 + 0.5 - center).abs();
                 if d < support {
