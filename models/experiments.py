@@ -49,6 +49,7 @@ def main():
     ap.add_argument("what", nargs="+")
     a = ap.parse_args()
     torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
     samples = data.build_samples(a.data)
     import hashlib
     tmp = os.path.join(a.work, "manifest-tmp.csv")
@@ -68,7 +69,7 @@ def main():
         elif w == "shares":
             base = dict(fit.SHARES)
             for name, sh in [("equal_sets", {k: 0.25 for k in base}),
-                             ("regions_x2", dict(base, **{("montevideo", "region"): 0.30})),
+                             ("regions_x2", {**base, ("montevideo", "region"): 0.30}),
                              ("default", base)]:
                 hp = dict(HP_HEAD, shares=sh)
                 oof = cv(samples, feats["pooled"], lambda: fit.HeadOnly(HP_HEAD["dropout"]), views, hp, a.seed)
@@ -89,6 +90,7 @@ def main():
             oof = cv(samples, feats[f"act{start}"], lambda: fit.TailHead(load_backbone(), start, hp["dropout"]),
                      views, hp, a.seed)
             out[w] = short(fit.evaluate(samples, oof))
+            np.save(os.path.join(a.work, f"oof-{w.replace(':', '_')}.npy"), oof)
         print(f"--- {w} ({time.time() - t:.0f}s)")
         for k, v in out.items():
             if k.startswith(w.split(":")[0]):

@@ -48,7 +48,7 @@ class Stage:
 
 HP_HEAD = dict(lr=3e-3, wd=1e-2, epochs=30, bs=512, dropout=0.0)
 HP_BASELINE = dict(lr=3e-3, wd=1e-4, epochs=30, bs=256, dropout=0.0)
-HP_FT = dict(lr=2e-3, lr_body=2e-4, wd=1e-2, epochs=6, bs=64, dropout=0.0)
+HP_FT = dict(lr=2e-3, lr_body=5e-5, wd=1e-2, epochs=6, bs=64, dropout=0.0)
 
 
 def file_sha(path):
