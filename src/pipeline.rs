@@ -185,13 +185,6 @@ impl CameraBins {
                 .collect();
         }
     }
-
-    /// Forgets every bin's last inference (the next frame runs the model on all).
-    pub fn reset(&mut self) {
-        for g in &mut self.gates {
-            g.reset();
-        }
-    }
 }
 
 /// What one frame gave.
@@ -258,10 +251,6 @@ impl FramePipeline {
 
     pub fn options(&self) -> PipelineOptions {
         self.options
-    }
-
-    pub fn classifier_mut(&mut self) -> &mut Classifier {
-        &mut self.classifier
     }
 
     /// Processes one frame of the camera whose bins are `bins`, taken at `time`; `origin` names it in
