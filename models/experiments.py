@@ -3,6 +3,10 @@
 
     python models/experiments.py --data ../shared/datasets mv-scenes      # use montevideo scenes without box?
     python models/experiments.py --data ../shared/datasets shares         # loss share of the sets
+    python models/experiments.py --data ../shared/datasets head-hp        # weight decay and epochs of the head
+    python models/experiments.py --data ../shared/datasets pooling        # richer frozen features
+    python models/experiments.py --data ../shared/datasets full-bias      # a decision bias on `full`
+    python models/experiments.py --data ../shared/datasets ft16 ft16:lr_body=5e-5   # fine-tune conv_head
 """
 from __future__ import annotations
 
@@ -33,6 +37,30 @@ def cv(samples, feats, make, views, hp, seed, train_filter=None):
         m = fit.train_model(make(), feats, samples, np.array(tr), views, hp, seed + f)
         oof[va] = fit.predict_logits(m, feats, va)
     return oof
+
+
+class Linear(torch.nn.Module):
+    def __init__(self, dim):
+        super().__init__()
+        self.head = fit.Head(dim, 3, 0.0)
+
+    def forward(self, x):
+        return self.head(x)
+
+
+@torch.no_grad()
+def spatial_features(act16, bs=256):
+    """[N, V, 6, 1280] float16: mean, max and the four 4x4 quadrant means of conv_head's 7x7 map (frozen)."""
+    net = load_backbone()
+    conv, bn = net._conv_head.eval(), net._bn1.eval()
+    N, V = act16.shape[:2]
+    flat = act16.reshape(N * V, *act16.shape[2:])
+    out = np.zeros((N * V, 6, 1280), np.float16)
+    for b in range(0, N * V, bs):
+        y = torch.clamp(bn(conv(torch.from_numpy(np.asarray(flat[b:b + bs], dtype=np.float32)))), 0, 6)
+        q = [y[:, :, :4, :4], y[:, :, :4, 3:], y[:, :, 3:, :4], y[:, :, 3:, 3:]]
+        out[b:b + bs] = torch.stack([y.mean((2, 3)), y.amax((2, 3))] + [t.mean((2, 3)) for t in q], 1).numpy()
+    return out.reshape(N, V, 6, 1280)
 
 
 def short(res):
@@ -80,6 +108,21 @@ def main():
                     hp = dict(HP_HEAD, wd=wd, epochs=ep)
                     oof = cv(samples, feats["pooled"], lambda: fit.HeadOnly(HP_HEAD["dropout"]), views, hp, a.seed)
                     out[f"head-hp/wd{wd}_ep{ep}"] = short(fit.evaluate(samples, oof))
+        elif w == "pooling":  # richer frozen features: global max and 2x2 quadrant means of conv_head's map
+            sp = spatial_features(feats["act16"])
+            hp = dict(HP_HEAD, epochs=15)
+            for name, sel in [("mean", [0]), ("mean+max", [0, 1]), ("mean+quadrants", [0, 2, 3, 4, 5])]:
+                x = np.ascontiguousarray(sp[:, :, sel].reshape(sp.shape[0], sp.shape[1], -1).astype(np.float32))
+                oof = cv(samples, x, lambda: Linear(x.shape[-1]), views, hp, a.seed)
+                out[f"pooling/{name}"] = short(fit.evaluate(samples, oof))
+        elif w == "full-bias":  # a decision bias on the full logit of the augmented frozen head
+            oof = cv(samples, feats["pooled"], lambda: fit.HeadOnly(HP_HEAD["dropout"]), views, HP_HEAD, a.seed)
+            tg = np.array([s["target"] for s in samples])
+            T = fit.fit_temperature(oof, tg)
+            for b in (-1.0, -0.5, 0.0, 0.5, 1.0):
+                o = oof.copy()
+                o[:, 2] += b * T
+                out[f"full-bias/{b:+.1f}"] = short(fit.evaluate(samples, o, T))
         elif w.startswith("ft"):  # ft15 / ft11, optional :epochs
             parts = w.split(":")
             start = int(parts[0][2:])

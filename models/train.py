@@ -147,6 +147,8 @@ def main():
         T = fit.fit_temperature(oofs[chosen], targets)
         log(f"T = {T:.4f}; OOF NLL {fit.nll(oofs[chosen], targets):.4f} -> {fit.nll(oofs[chosen], targets, T):.4f}")
         results["shipped_oof_calibrated"] = fit.evaluate(samples, oofs[chosen], T)
+        write_oof(samples, {name: fit.softmax(o / (T if name == chosen else 1.0)) for name, o in oofs.items()},
+                  os.path.join(args.out, "validation-oof.csv"))
         report["temperature"] = T
 
     with Stage("final training on all samples"):
@@ -180,6 +182,19 @@ def main():
         json.dump(report, f, indent=1)
     summarize(results, log)
     log(f"total {time.time() - T0:.0f}s")
+
+
+def write_oof(samples, probs, path):
+    """Out-of-fold probabilities per sample (the chosen model's calibrated), for the model card's error analysis."""
+    import csv
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["path", "set", "kind", "label", "session", "fold", "region"]
+                   + [f"{m}_p_{c}" for m in probs for c in ("empty", "partial", "full")])
+        for i, s in enumerate(samples):
+            w.writerow([s["path"], s["set"], s["kind"], s["label"], s["session"], s["fold"],
+                        " ".join(f"{v:.5f}" for v in s["region"])]
+                       + [f"{p[i, c]:.4f}" for p in probs.values() for c in range(3)])
 
 
 def summarize(results, log):
