@@ -351,6 +351,14 @@ impl Classifier {
             .map_err(|e| sess_err(e.to_string()))?
             .with_inter_threads(1)
             .map_err(|e| sess_err(e.to_string()))?
+            // Plain malloc instead of ONNX Runtime's CPU arena, and no memory-pattern planning: the arena
+            // keeps its high-water mark for the life of the process (tens of MB for a batch of crops), while
+            // malloc'd buffers go back to the allocator, which the daemon returns to the OS when it is idle
+            // (`memory::release_to_os`). Inference is as fast either way here (benches/pipeline.rs).
+            .with_execution_providers([ort::ep::CPU::default().with_arena_allocator(false).build()])
+            .map_err(|e| sess_err(e.to_string()))?
+            .with_memory_pattern(false)
+            .map_err(|e| sess_err(e.to_string()))?
             .commit_from_memory(&bytes)
             .map_err(|e| sess_err(e.to_string()))?;
         let info = {

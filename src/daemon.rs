@@ -13,7 +13,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{SyncSender, TrySendError};
+use std::sync::mpsc::{RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,6 +29,7 @@ use crate::debounce::{BinState, Classes, DebounceConfig, DebounceError, Debounce
 use crate::event::{
     BinContext, CameraCheck, CameraData, Event, Evidence, Location, ModelInfo, new_event_id,
 };
+use crate::memory;
 use crate::metrics::{BinStats, Metrics, ModelLabels};
 use crate::notify;
 use crate::outbox::{Outbox, OutboxError, OutboxLimits, Recorded};
@@ -46,6 +47,8 @@ use crate::timestamp::Timestamp;
 pub const OFFLINE_AFTER: u32 = 3;
 /// Longest wait between retries of a lost camera.
 pub const MAX_CAMERA_BACKOFF: Duration = Duration::from_secs(300);
+/// How long the inference thread waits with an empty queue before it returns freed heap to the OS.
+pub const IDLE_RELEASE: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Error)]
 pub enum DaemonError {
@@ -631,8 +634,23 @@ impl Generation {
                     evidence_frame,
                 };
                 pipe_metrics.set_inference_alive(true);
-                while let Ok(job) = job_rx.recv() {
-                    p.frame(job);
+                // Between bursts of frames, hand the heap that inference freed back to the OS, so that the
+                // resident size of a daemon that sees a frame every few seconds stays near its floor. Never
+                // on the hot path: only once the queue has been empty for IDLE_RELEASE.
+                let mut worked = false;
+                loop {
+                    match job_rx.recv_timeout(IDLE_RELEASE) {
+                        Ok(job) => {
+                            p.frame(job);
+                            worked = true;
+                        }
+                        Err(RecvTimeoutError::Timeout) => {
+                            if std::mem::take(&mut worked) {
+                                memory::release_to_os();
+                            }
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
+                    }
                 }
                 pipe_metrics.set_inference_alive(false);
                 p.debouncers

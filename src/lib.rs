@@ -23,6 +23,7 @@ pub mod skip;
 pub mod daemon;
 pub mod debounce;
 pub mod event;
+pub mod memory;
 pub mod metrics;
 pub mod notify;
 pub mod outbox;
