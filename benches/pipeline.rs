@@ -3,8 +3,9 @@
 //! 224x224 (the stretch-triangle resampling into the tensor, with and without building its plan), and
 //! inference at batch 1 and batch 4 with one intra-op thread. Photos come from BINWATCH_DATASETS (default
 //! ../shared/datasets); when benches/compare.sh has built its workloads, the first 1920x1080 frame of
-//! workload A (target/bench/a/000.jpg) is decoded too. The model is models/bin-fill.onnx, or
-//! tests/fixtures/tiny.onnx when the trained model is not there.
+//! workload A (target/bench/a/000.jpg) is decoded too. The model is $BINWATCH_MODEL (e.g.
+//! models/bin-fill-int8.onnx), else models/bin-fill.onnx, or tests/fixtures/tiny.onnx when the trained model
+//! is not there.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,9 @@ fn photo() -> PathBuf {
 }
 
 fn model() -> PathBuf {
+    if let Some(m) = std::env::var_os("BINWATCH_MODEL") {
+        return PathBuf::from(m);
+    }
     let trained = repo().join("models/bin-fill.onnx");
     if trained.is_file() {
         trained
