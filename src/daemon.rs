@@ -22,6 +22,7 @@ use thiserror::Error;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
+use crate::binstate;
 use crate::calibrate::watch::{CameraWatch, WatchOutcome};
 use crate::classify::{Classifier, ClassifyError, Options as ClassifyOptions};
 use crate::config::{self, Config, ConfigError};
@@ -223,6 +224,8 @@ struct Pipeline {
     metrics: Arc<Metrics>,
     evidence_max_side: u32,
     evidence_frame: bool,
+    /// Where `binstate` keeps the bins' open episodes.
+    state_dir: PathBuf,
 }
 
 fn state_label(s: &BinState) -> &'static str {
@@ -313,6 +316,7 @@ impl Pipeline {
         tracing::debug!(camera = %job.camera, inferred = report.inferred.len() - report.skipped(), skipped = report.skipped(), decoded = ?report.decoded.map(|(s, _, w)| (s.to_string(), w)), ms = times.total.as_secs_f64() * 1e3, "frame");
         // the whole frame at full size, decoded only if a bin raises an event (evidence)
         let mut evidence_image: Option<Option<RgbImage>> = None;
+        let mut changed = false;
         for ((bin, pred), inferred) in bins.iter().zip(&report.predictions).zip(&report.inferred) {
             self.metrics.bin_frame(&bin.id, *inferred);
             let Some((_, deb)) = self.debouncers.get_mut(&bin.id) else {
@@ -334,6 +338,7 @@ impl Pipeline {
                 },
             );
             let Some(t) = transition else { continue };
+            changed = true;
             let image = evidence_image
                 .get_or_insert_with(|| match &job.payload {
                     Payload::Rgb(img) => Some(img.clone()),
@@ -369,6 +374,43 @@ impl Pipeline {
                 }
                 Err(e) => tracing::error!(bin = %bin.id, error = %e, "event could not be built"),
             }
+        }
+        // after the events are in the outbox: a crash in between repeats an overflow, never loses one
+        if changed {
+            self.save_states();
+        }
+    }
+
+    fn save_states(&self) {
+        let states: binstate::BinStates = self
+            .debouncers
+            .iter()
+            .map(|(id, (_, d))| (id.clone(), d.saved()))
+            .collect();
+        if let Err(e) = binstate::save(&self.state_dir, &states) {
+            tracing::error!(error = %e, "bin states not saved; a restart may open these episodes again");
+        }
+    }
+}
+
+/// The saved bin states of `dir`; an unreadable file is reported, moved aside and taken as none.
+fn load_states(dir: &Path) -> binstate::BinStates {
+    match binstate::load(dir) {
+        Ok(s) => s,
+        Err(e @ binstate::BinStateError::Corrupt { .. }) => {
+            match binstate::set_aside(dir) {
+                Ok(to) => {
+                    tracing::error!(error = %e, moved_to = %to.display(), "bin states unreadable; starting without them")
+                }
+                Err(e2) => {
+                    tracing::error!(error = %e, also = %e2, "bin states unreadable; starting without them")
+                }
+            }
+            binstate::BinStates::new()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "bin states unreadable; starting without them");
+            binstate::BinStates::new()
         }
     }
 }
@@ -545,6 +587,8 @@ impl Generation {
         let evidence_max_side = cfg.daemon.evidence_max_side;
         let evidence_frame = cfg.daemon.evidence_frame;
         let options = pipeline_options(&cfg.daemon);
+        let saved = load_states(&state);
+        let pipe_state = state.clone();
         let pipeline = std::thread::Builder::new()
             .name("inference".into())
             .spawn(move || {
@@ -578,19 +622,30 @@ impl Generation {
                         spec.region = r;
                     }
                     spec.key = format!("{}|{}|{}", spec.key, info.sha256, m);
-                    let kept = carry.remove(&spec.id).filter(|(k, _)| *k == spec.key);
-                    let deb = match kept {
-                        Some((_, d)) => d,
-                        None => {
+                    let deb = match carry.remove(&spec.id) {
+                        Some((k, d)) if k == spec.key => d,
+                        carried => {
                             let made = Classes::new(&spec.id, class_names.clone(), &alert)
                                 .and_then(|c| Debouncer::new(&spec.id, c, dcfgs[&spec.id].clone()));
-                            match made {
+                            let mut d = match made {
                                 Ok(d) => d,
                                 Err(e) => {
                                     let _ = ready_tx.send(Err(e.into()));
                                     return carry;
                                 }
+                            };
+                            // new settings (a reload) or a new process: the open episode goes on
+                            let before = match &carried {
+                                Some((_, old)) => Some(old.saved()),
+                                None => saved.get(&spec.id).cloned(),
+                            };
+                            if let Some(before) = before {
+                                if let Some(e) = &before.episode {
+                                    tracing::info!(bin = %spec.id, episode = %e.id, since = %e.since, "open overflow episode carried over");
+                                }
+                                d.restore(&before);
                             }
+                            d
                         }
                     };
                     debouncers.insert(spec.id.clone(), (spec.key.clone(), deb));
@@ -632,6 +687,7 @@ impl Generation {
                     metrics: pipe_metrics.clone(),
                     evidence_max_side,
                     evidence_frame,
+                    state_dir: pipe_state,
                 };
                 pipe_metrics.set_inference_alive(true);
                 // Between bursts of frames, hand the heap that inference freed back to the OS, so that the

@@ -26,6 +26,12 @@
 //! and deterministic, and shared by the overflowing, renotify and resolved transitions.
 //! A bounded score history `(time, p_full, held)` covering `history_window` travels with every
 //! transition so the event can show why it fired.
+//!
+//! **Surviving a restart.** [`Debouncer::saved`] is what must outlive the process (the open episode, its
+//! confirmation time and renotify count, the last resolution); [`Debouncer::restore`] puts it back into a
+//! fresh debouncer, with whatever config it was built with. Runs in progress are not kept: evidence starts
+//! again from the next frame, so an episode open before a restart is resolved (with the same id) once the
+//! bin reads clear for `clear_for`, and is never opened twice. The daemon stores it (`binstate`).
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -279,6 +285,31 @@ pub enum BinState {
     },
 }
 
+/// The part of a debouncer that outlives the process: see [`Debouncer::saved`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedState {
+    /// The open episode, if the bin is overflowing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub episode: Option<SavedEpisode>,
+    /// When the bin was last resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cleared_at: Option<Timestamp>,
+}
+
+/// An open episode as saved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedEpisode {
+    /// Its id (the work order).
+    pub id: EpisodeId,
+    /// When it was confirmed.
+    pub since: Timestamp,
+    /// Renotifies sent so far.
+    #[serde(default)]
+    pub renotify_count: u32,
+}
+
 /// The per-bin state machine. See the module docs for the rules.
 #[derive(Debug, Clone)]
 pub struct Debouncer {
@@ -362,6 +393,51 @@ impl Debouncer {
     /// The config in force.
     pub fn config(&self) -> &DebounceConfig {
         &self.cfg
+    }
+
+    /// What must survive a restart or a change of settings: the open episode and the last resolution.
+    pub fn saved(&self) -> SavedState {
+        SavedState {
+            episode: match &self.state {
+                BinState::Overflowing { episode, since, .. } => Some(SavedEpisode {
+                    id: episode.clone(),
+                    since: *since,
+                    renotify_count: self.renotify_count,
+                }),
+                BinState::Clear { .. } => None,
+            },
+            cleared_at: self.cleared_at,
+        }
+    }
+
+    /// Puts a saved state back. Runs in progress start over at the next frame; an open episode's next
+    /// renotify is due at `since + (renotify_count + 1) * renotify_every` of this debouncer's config
+    /// (at the first frame, if that is already past).
+    pub fn restore(&mut self, saved: &SavedState) {
+        self.cleared_at = saved.cleared_at;
+        self.run_frames = 0;
+        self.last_usable = None;
+        match &saved.episode {
+            Some(e) => {
+                self.state = BinState::Overflowing {
+                    episode: e.id.clone(),
+                    since: e.since,
+                    clearing_since: None,
+                };
+                self.renotify_count = e.renotify_count;
+                self.next_renotify = self
+                    .cfg
+                    .renotify_every
+                    .map(|every| e.since.plus(every * e.renotify_count.saturating_add(1)));
+            }
+            None => {
+                self.state = BinState::Clear {
+                    pending_since: None,
+                };
+                self.renotify_count = 0;
+                self.next_renotify = None;
+            }
+        }
     }
 
     /// Feeds one frame. `probabilities` are in the order of [`Classes::names`]; `region_ok` is
@@ -1143,5 +1219,87 @@ mod tests {
         assert_eq!(ts[0].at, at(180));
         assert_eq!(ts[1].kind, TransitionKind::Resolved);
         assert_eq!(ts[1].at, at(480));
+    }
+
+    #[test]
+    fn a_restored_episode_resolves_with_its_id_and_is_never_opened_twice() {
+        let cfg = DebounceConfig {
+            confirm_for: Duration::from_secs(60),
+            clear_for: Duration::from_secs(120),
+            renotify_every: None,
+            ..Default::default()
+        };
+        let mut first = deb(cfg.clone());
+        let opened = run(&mut first, 0, 200, 10, |_| 0.95);
+        assert_eq!(kinds(&opened), vec![(TransitionKind::Overflowing, 60)]);
+        let saved = first.saved();
+        assert_eq!(
+            saved.episode.as_ref().map(|e| &e.id),
+            Some(&opened[0].episode)
+        );
+        // through JSON, as the daemon stores it
+        let saved: SavedState =
+            serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap();
+
+        // "restart": a fresh debouncer, still full for a while, then empty
+        let mut second = deb(cfg.clone());
+        second.restore(&saved);
+        assert!(matches!(second.state(), BinState::Overflowing { .. }));
+        assert_eq!(second.state_since(), Some(at(60)));
+        let after = run(&mut second, 1000, 1400, 10, |s| {
+            if s < 1200 { 0.95 } else { 0.02 }
+        });
+        assert_eq!(kinds(&after), vec![(TransitionKind::Resolved, 1320)]);
+        assert_eq!(after[0].episode, opened[0].episode);
+        assert_eq!(after[0].overflowing_since, at(60));
+        assert_eq!(second.saved().episode, None);
+        assert_eq!(second.saved().cleared_at, Some(at(1320)));
+
+        // without the restore, the same frames would have opened a second work order
+        let mut forgetful = deb(cfg);
+        let dup = run(&mut forgetful, 1000, 1400, 10, |s| {
+            if s < 1200 { 0.95 } else { 0.02 }
+        });
+        assert_eq!(dup[0].kind, TransitionKind::Overflowing);
+        assert_ne!(dup[0].episode, opened[0].episode);
+    }
+
+    #[test]
+    fn restore_keeps_the_renotify_schedule_under_the_new_config() {
+        let every = Duration::from_secs(600);
+        let cfg = DebounceConfig {
+            confirm_for: Duration::from_secs(60),
+            renotify_every: Some(every),
+            ..Default::default()
+        };
+        let mut first = deb(cfg.clone());
+        let ts = run(&mut first, 0, 700, 10, |_| 0.95);
+        assert_eq!(
+            kinds(&ts),
+            vec![
+                (TransitionKind::Overflowing, 60),
+                (TransitionKind::Renotify, 660)
+            ]
+        );
+        let saved = first.saved();
+        assert_eq!(saved.episode.as_ref().unwrap().renotify_count, 1);
+        // a changed confirm_for (a reload): the episode and its schedule carry over
+        let mut second = deb(DebounceConfig {
+            confirm_for: Duration::from_secs(30),
+            ..cfg
+        });
+        second.restore(&saved);
+        let ts = run(&mut second, 700, 1300, 10, |_| 0.95);
+        assert_eq!(kinds(&ts), vec![(TransitionKind::Renotify, 1260)]);
+        assert_eq!(ts[0].renotify_count, 2);
+        assert_eq!(ts[0].episode, first.saved().episode.unwrap().id);
+        // restoring a clear state clears
+        second.restore(&SavedState::default());
+        assert!(matches!(
+            second.state(),
+            BinState::Clear {
+                pending_since: None
+            }
+        ));
     }
 }

@@ -20,6 +20,7 @@ pub mod runtime;
 pub mod skip;
 
 // The daemon (`binwatch run`, issue 4): debouncing, events, outbox, sinks, receiver.
+pub mod binstate;
 pub mod daemon;
 pub mod debounce;
 pub mod event;
