@@ -687,6 +687,23 @@ pub fn check(src: &str, base: &Path) -> (Option<Config>, Vec<Problem>) {
     (problems.is_empty().then_some(cfg), problems)
 }
 
+/// A problem found outside [`check`] (loading the model, reading a secret), placed at `key` of the file
+/// `src` like `check`'s own: the key's line, column and value when the file has it, else line 1.
+pub fn problem_at(src: &str, key: &str, message: impl Into<String>) -> Problem {
+    let mut c = Checker {
+        src,
+        problems: Vec::new(),
+        spans: HashMap::new(),
+    };
+    let (doc, errors) = DeTable::parse_recoverable(src);
+    if errors.is_empty() {
+        let root = Spanned::new(doc.span(), DeValue::Table(doc.into_inner()));
+        c.record_spans("", &root);
+    }
+    c.at(key, message);
+    c.problems.pop().expect("at() adds one problem")
+}
+
 /// What was read from the file beyond the typed config: camera names and bin ids as written, entry by
 /// entry (`None` where missing or not a string), and which single-table sections deserialised cleanly.
 struct Seen {

@@ -415,6 +415,56 @@ fn load_states(dir: &Path) -> binstate::BinStates {
     }
 }
 
+/// Why a webhook's secret could not be read.
+#[derive(Debug, Error)]
+pub enum SecretError {
+    /// The file or variable is missing, unreadable or not a secret.
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
+    /// `secret_credential` outside a unit with `LoadCredential=`.
+    #[error(
+        "secret_credential {0}: $CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit)"
+    )]
+    NoCredentials(String),
+}
+
+/// Reads a webhook sink's secret exactly as the daemon does at start (file relative to `base`,
+/// environment variable, or systemd credential). On failure, also the config key it came from.
+pub fn webhook_secret(
+    sink: &config::Sink,
+    base: &Path,
+) -> Result<WebhookSecret, (&'static str, SecretError)> {
+    let config::Sink::Webhook {
+        secret_file,
+        secret_env,
+        secret_credential,
+        ..
+    } = sink;
+    match (secret_file, secret_env, secret_credential) {
+        (Some(f), _, _) => {
+            WebhookSecret::from_file(&base.join(f)).map_err(|e| ("secret_file", e.into()))
+        }
+        (None, Some(v), _) => WebhookSecret::from_env(v).map_err(|e| ("secret_env", e.into())),
+        (None, None, Some(cred)) => {
+            let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") else {
+                return Err((
+                    "secret_credential",
+                    SecretError::NoCredentials(cred.clone()),
+                ));
+            };
+            WebhookSecret::from_file(&Path::new(&dir).join(cred))
+                .map_err(|e| ("secret_credential", e.into()))
+        }
+        (None, None, None) => Err((
+            "secret_file",
+            SecretError::Webhook(WebhookError::SecretFormat {
+                origin: "the config".into(),
+                reason: "give one of secret_file, secret_env and secret_credential".into(),
+            }),
+        )),
+    }
+}
+
 /// What a frame may leave out, from the `daemon` settings.
 pub fn pipeline_options(d: &config::DaemonConfig) -> PipelineOptions {
     PipelineOptions {
@@ -469,9 +519,6 @@ impl Generation {
         for (sink, name) in cfg.sinks.iter().zip(&names) {
             let config::Sink::Webhook {
                 url,
-                secret_file,
-                secret_env,
-                secret_credential,
                 timeout_s,
                 retry_initial_s,
                 retry_max_s,
@@ -481,22 +528,18 @@ impl Generation {
                 sink: name.clone(),
                 source,
             };
-            let secret = match (secret_file, secret_env, secret_credential) {
-                (Some(f), _, _) => WebhookSecret::from_file(&base.join(f)).map_err(serr)?,
-                (None, Some(v), _) => WebhookSecret::from_env(v).map_err(serr)?,
-                (None, None, Some(cred)) => {
-                    let dir = std::env::var_os("CREDENTIALS_DIRECTORY").ok_or_else(|| {
-                        DaemonError::Io {
-                            what: format!("sink {name}: secret_credential {cred}"),
-                            source: std::io::Error::other(
-                                "$CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit)",
-                            ),
-                        }
-                    })?;
-                    WebhookSecret::from_file(&Path::new(&dir).join(cred)).map_err(serr)?
-                }
-                (None, None, None) => unreachable!("check-config requires a secret source"),
-            };
+            let secret = webhook_secret(sink, base).map_err(|(_, e)| match e {
+                SecretError::Webhook(source) => DaemonError::Sink {
+                    sink: name.clone(),
+                    source,
+                },
+                SecretError::NoCredentials(cred) => DaemonError::Io {
+                    what: format!("sink {name}: secret_credential {cred}"),
+                    source: std::io::Error::other(
+                        "$CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit)",
+                    ),
+                },
+            })?;
             let mut wc = WebhookConfig::new(url);
             wc.name = name.clone();
             wc.timeout = Duration::from_secs_f64(*timeout_s);

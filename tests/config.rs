@@ -248,3 +248,61 @@ fn check_config_command_exits_non_zero_and_lists_problems() {
         "{err}"
     );
 }
+
+#[test]
+fn check_config_also_checks_what_run_meets_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.onnx");
+    let f = dir.path().join("site.toml");
+    let good_secret = dir.path().join("webhook.secret");
+    std::fs::write(&good_secret, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n").unwrap();
+    let write = |secret: &str, state: &str| {
+        std::fs::write(
+            &f,
+            format!(
+                "state_dir = \"{state}\"\n[model]\npath = \"{}\"\n\n[[sinks]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/x\"\nsecret_file = \"{secret}\"\n",
+                model.display()
+            ),
+        )
+        .unwrap();
+    };
+    let check = |extra: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_binwatch"))
+            .arg("check-config")
+            .args(extra)
+            .arg(&f)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    write("webhook.secret", "state");
+    let (ok, text) = check(&[]);
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("model") && text.contains("loaded") && text.contains("secret read"),
+        "{text}"
+    );
+
+    // a missing secret file, and a state_dir under a regular file: found, with line, key and value
+    std::fs::write(dir.path().join("plain"), "x").unwrap();
+    write("nosuch.secret", "plain/state");
+    let (ok, text) = check(&[]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("line 8")
+            && text.contains("`sinks[0].secret_file` = \"nosuch.secret\"")
+            && text.contains("No such file"),
+        "{text}"
+    );
+    assert!(
+        text.contains("line 1") && text.contains("`state_dir`") && text.contains("is not a folder"),
+        "{text}"
+    );
+    // --file-only looks at the file alone
+    let (ok, text) = check(&["--file-only"]);
+    assert!(ok, "{text}");
+}
