@@ -514,6 +514,28 @@ impl<'a> Checker<'a> {
             {
                 return None;
             }
+            // An unknown key that the up-front check could not see (a variant of a tagged enum, such as
+            // a sink's kind): place it at its own key, with a suggestion, like the others.
+            if let Some((field, tail)) = message
+                .strip_prefix("unknown field `")
+                .and_then(|m| m.split_once('`'))
+                && let DeValue::Table(t) = value.get_mut()
+                && let Some(kspan) = t.keys().find(|k| k.get_ref() == field).map(|k| k.span())
+            {
+                let expected: Vec<&str> = tail.split('`').skip(1).step_by(2).collect();
+                let hint = closest(field, &expected)
+                    .map(|c| format!(" (did you mean `{c}`?)"))
+                    .unwrap_or_default();
+                self.push(
+                    kspan,
+                    &join(path, field),
+                    false,
+                    format!("unknown key{hint}; known keys: {}", expected.join(", ")),
+                );
+                t.remove(field);
+                type_errors.push(field.to_string());
+                continue;
+            }
             // The innermost key whose value holds the error names it best.
             let inner = self
                 .spans

@@ -306,3 +306,16 @@ fn check_config_also_checks_what_run_meets_at_start() {
     let (ok, text) = check(&["--file-only"]);
     assert!(ok, "{text}");
 }
+
+#[test]
+fn a_typo_in_a_sink_is_placed_at_its_line_with_a_suggestion() {
+    let src =
+        "[[sinks]]\nkind = \"webhook\"\nurl = \"http://127.0.0.1:9/x\"\n\nsecret_flie = \"a\"\n";
+    let (_, problems) = binwatch::config::check(src, std::path::Path::new("."));
+    let p = problems
+        .iter()
+        .find(|p| p.key == "sinks[0].secret_flie")
+        .unwrap_or_else(|| panic!("{problems:?}"));
+    assert_eq!(p.line, 5, "{p}");
+    assert!(p.message.contains("did you mean `secret_file`"), "{p}");
+}
