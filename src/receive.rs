@@ -304,7 +304,7 @@ async fn handle(shared: &Shared, req: Request<Incoming>) -> Response<Full<Bytes>
         ctl.duplicates.fetch_add(1, Ordering::SeqCst);
         return answer(StatusCode::OK, "duplicate: already received");
     }
-    let line = event.summary_line();
+    let line = format!("{} [signature verified]", event.summary_line());
     if let Some((path, file)) = state.store.as_mut() {
         let order = StoredOrder {
             received_at: now.to_rfc3339(),
