@@ -39,7 +39,7 @@ use crate::pipeline::{
 };
 use crate::region::Region;
 use crate::sink::webhook::{WebhookConfig, WebhookError, WebhookSecret, WebhookSink};
-use crate::sink::{RetryPolicy, Sink, SplitMix64};
+use crate::sink::{DeliveryOutcome, RetryPolicy, Sink, SplitMix64};
 use crate::skip::SkipRule;
 use crate::source::{self, FrameSource, Grab, Payload};
 use crate::timestamp::Timestamp;
@@ -561,7 +561,7 @@ impl Generation {
                     dir: dir.clone(),
                     source,
                 })?;
-            tracing::info!(sink = %name, dir = %dir.display(), waiting = outbox.len(), recovered = ?report, "outbox open");
+            tracing::info!(sink = %name, dir = %dir.display(), waiting = outbox.len(), interrupted_writes_removed = report.temp_files_removed.len(), corrupt_set_aside = report.corrupt_moved.len(), duplicates_removed = report.duplicates_removed.len(), "outbox open");
             let (len, bytes) = (outbox.len(), outbox.total_bytes());
             metrics.set_outbox(name, |o| {
                 o.depth = len;
@@ -1235,7 +1235,12 @@ async fn deliver_loop(
                         metrics.set_outbox(&name, |o| o.delivered += 1);
                     }
                     Ok(Recorded::RetryAt(t)) => {
-                        tracing::warn!(sink = %name, id = %ev.id, retry_at = %t, outcome = ?outcome, "delivery failed; will retry")
+                        let reason = match &outcome {
+                            DeliveryOutcome::Retry { reason, .. }
+                            | DeliveryOutcome::Reject { reason } => reason.as_str(),
+                            DeliveryOutcome::Delivered => "",
+                        };
+                        tracing::warn!(sink = %name, id = %ev.id, retry_at = %t, reason = %reason, "delivery failed; will retry")
                     }
                     Ok(Recorded::DeadLettered(reason)) => {
                         tracing::error!(sink = %name, id = %ev.id, reason = %reason, "delivery refused for good; kept as a dead letter")
