@@ -37,7 +37,7 @@ pub fn run(args: &ClassifyArgs) -> Result<ExitCode> {
         (_, Some(q)) => Region::Quad(Quad::parse(q).context("--quad")?),
         _ => Region::Rect(Rect::FULL),
     };
-    let mut classifier = Classifier::load(&args.model.model, &args.model.options())?;
+    let mut classifier = Classifier::load(&args.model.model_path()?, &args.model.options())?;
     let info = classifier.info().clone();
     let is_region = args.rect.is_some() || args.quad.is_some();
     let margin = args.margin.unwrap_or(if is_region {

@@ -99,7 +99,7 @@ pub fn evaluate(args: &EvalArgs) -> Result<EvalOutput> {
         "--margin {} must be a number >= 0",
         args.margin
     );
-    let mut classifier = Classifier::load(&args.model.model, &args.model.options())?;
+    let mut classifier = Classifier::load(&args.model.model_path()?, &args.model.options())?;
     let info = classifier.info().clone();
     let mut labels = LabelMap::new(&info.classes, &info.alert);
     for a in &args.aliases {
