@@ -7,6 +7,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+mod damaged_support;
+
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -232,6 +234,99 @@ fn corrupt_images_are_skipped_and_counted() {
         .map(|i| i["path"].as_str().unwrap())
         .collect();
     assert_eq!(paths, ["empty/empty-file.jpg", "full/broken.jpg"]);
+}
+
+/// A truncated and a garbled copy of a real photo are skipped and counted, not scored, in both decode
+/// modes (libjpeg reports these as warnings and would fill the missing data with grey).
+#[test]
+fn truncated_and_garbled_real_photos_are_skipped_not_scored() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    pool_subset("street-cn", 2, &data);
+    let photo = std::fs::read(datasets().join(damaged_support::PHOTO)).unwrap();
+    std::fs::write(
+        data.join("full/truncated.jpg"),
+        damaged_support::truncated(&photo),
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("not_full/garbled.jpg"),
+        damaged_support::garbled(&photo),
+    )
+    .unwrap();
+    for mode in ["full", "scaled"] {
+        let json = dir.path().join(format!("out-{mode}.json"));
+        let out = binwatch(&[
+            "eval",
+            "--model",
+            s(&tiny()),
+            "--data",
+            s(&data),
+            "--alias",
+            "not_full=empty,partial",
+            "--decode",
+            mode,
+            "--json",
+            s(&json),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("full/truncated.jpg") && stderr.contains("Premature end of JPEG file"),
+            "{mode}: {stderr}"
+        );
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let labels = std::fs::read_dir(&data).unwrap().count();
+        assert_eq!(
+            v["samples"].as_u64().unwrap() as usize,
+            2 * labels,
+            "{mode}"
+        );
+        assert_eq!(v["skipped"]["count"], 2, "{mode}");
+        let scored: Vec<&str> = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["path"].as_str().unwrap())
+            .collect();
+        assert!(
+            !scored
+                .iter()
+                .any(|p| p.contains("truncated") || p.contains("garbled")),
+            "{mode}: {scored:?}"
+        );
+        let skipped: Vec<&str> = v["skipped"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            skipped,
+            ["full/truncated.jpg", "not_full/garbled.jpg"],
+            "{mode}"
+        );
+    }
+}
+
+#[test]
+fn classify_of_a_truncated_photo_fails_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = std::fs::read(datasets().join(damaged_support::PHOTO)).unwrap();
+    let file = dir.path().join("truncated.jpg");
+    std::fs::write(&file, damaged_support::truncated(&photo)).unwrap();
+    let out = binwatch(&["classify", s(&file), "--model", s(&tiny())]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.contains("truncated.jpg") && stderr.contains("Premature end of JPEG file"),
+        "{stderr}"
+    );
 }
 
 #[test]
