@@ -385,3 +385,104 @@ fn classify_one_photo_with_a_region() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("x0 (0.9) must be less than x1 (0.1)"));
 }
+
+#[test]
+fn eval_with_no_usable_sample_is_an_error_listing_the_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let photo = std::fs::read(datasets().join(damaged_support::PHOTO)).unwrap();
+    std::fs::create_dir_all(data.join("full")).unwrap();
+    std::fs::create_dir_all(data.join("empty")).unwrap();
+    std::fs::write(
+        data.join("full/truncated.jpg"),
+        damaged_support::truncated(&photo),
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("full/garbled.jpg"),
+        damaged_support::garbled(&photo),
+    )
+    .unwrap();
+    for i in 0..4 {
+        std::fs::write(data.join(format!("empty/text-{i}.jpg")), b"not an image").unwrap();
+    }
+    let json = dir.path().join("out.json");
+    let out = binwatch(&[
+        "eval",
+        "--model",
+        s(&tiny()),
+        "--data",
+        s(&data),
+        "--json",
+        s(&json),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "no usable samples in {}: 6 skipped",
+            data.display()
+        )),
+        "{stderr}"
+    );
+    // the first few skipped, by path and reason, and how many more
+    assert!(
+        stderr.contains("empty/text-0.jpg: ") && stderr.contains("... and 3 more"),
+        "{stderr}"
+    );
+    assert!(
+        !json.exists(),
+        "no results written for a run that scored nothing"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn regions_file_without_entries_or_with_an_empty_entry_is_an_error() {
+    let pool = datasets();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("regions.json");
+    let eval = |file: &Path| {
+        binwatch(&[
+            "eval",
+            "--model",
+            s(&tiny()),
+            "--data",
+            s(&pool),
+            "--regions",
+            s(file),
+            "--alias",
+            "clean=empty,partial",
+            "--alias",
+            "dirty=full",
+        ])
+    };
+    std::fs::write(&file, "[]").unwrap();
+    let out = eval(&file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("regions file {} lists no entries", file.display())),
+        "{stderr}"
+    );
+
+    let all: Value = serde_json::from_str(
+        &std::fs::read_to_string(pool.join("montevideo-regions.json")).unwrap(),
+    )
+    .unwrap();
+    let mut two: Vec<Value> = all.as_array().unwrap().iter().take(2).cloned().collect();
+    two[1]["regions"] = serde_json::json!([]);
+    std::fs::write(&file, serde_json::to_string(&two).unwrap()).unwrap();
+    let out = eval(&file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let entry = two[1]["path"].as_str().unwrap();
+    assert!(
+        stderr.contains(&format!("entry 1 ({entry}) has no regions")),
+        "{stderr}"
+    );
+}

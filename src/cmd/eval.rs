@@ -243,6 +243,9 @@ pub fn evaluate(args: &EvalArgs) -> Result<EvalOutput> {
     }
     progress.finish_and_clear();
     skipped.count = skipped.items.len();
+    if items.is_empty() {
+        anyhow::bail!(no_usable_samples(&args.data, &skipped));
+    }
 
     let aliases: BTreeMap<String, Vec<String>> = args
         .aliases
@@ -291,6 +294,23 @@ pub fn evaluate(args: &EvalArgs) -> Result<EvalOutput> {
         skipped,
         items,
     })
+}
+
+/// The error of a run where nothing could be scored: how many were skipped, and the first few of them.
+fn no_usable_samples(data: &std::path::Path, skipped: &Skipped) -> String {
+    const SHOWN: usize = 3;
+    let mut msg = format!(
+        "no usable samples in {}: {} skipped",
+        data.display(),
+        skipped.count
+    );
+    for item in skipped.items.iter().take(SHOWN) {
+        msg.push_str(&format!("\n  {}: {}", item.path, item.error));
+    }
+    if skipped.count > SHOWN {
+        msg.push_str(&format!("\n  ... and {} more", skipped.count - SHOWN));
+    }
+    msg
 }
 
 /// A JPEG decoded at `scale` as an image.
