@@ -486,3 +486,41 @@ fn regions_file_without_entries_or_with_an_empty_entry_is_an_error() {
         "{stderr}"
     );
 }
+
+/// An error whose message already names its cause is printed with the cause once, not twice.
+#[test]
+fn cli_errors_name_their_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = datasets().join(damaged_support::PHOTO);
+    let nope = dir.path().join("nope.onnx");
+    for (args, want) in [
+        (
+            vec!["classify", s(&photo), "--model", s(&nope)],
+            "No such file or directory".to_string(),
+        ),
+        (
+            vec!["classify", "/etc/passwd", "--model", s(&tiny())],
+            "The image format could not be determined".to_string(),
+        ),
+        (
+            vec![
+                "classify",
+                s(&photo),
+                "--model",
+                s(&tiny()),
+                "--rect",
+                "0.5,0,0.1,1",
+            ],
+            "x0 (0.5) must be less than x1 (0.1)".to_string(),
+        ),
+    ] {
+        let out = binwatch(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.matches(want.as_str()).count(),
+            1,
+            "{args:?}: {stderr}"
+        );
+    }
+}

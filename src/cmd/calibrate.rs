@@ -540,7 +540,10 @@ fn check(a: &CheckArgs) -> Result<ExitCode> {
                     }
                 }
                 Err(e) => {
-                    println!("  error: live comparison: {e:#}");
+                    println!(
+                        "  error: live comparison: {}",
+                        crate::errtext::chain_anyhow(&e)
+                    );
                     errors += 1;
                 }
             }
