@@ -4,7 +4,8 @@
 //! thiserror's style, so that a bare `{e}` says everything), while a caller that prints the whole chain
 //! (anyhow's `{:#}`, or a walk of `source()`) would then say the cause twice. [`chain`] walks the chain
 //! and leaves out a cause whose text already ends the message so far. [`one_line`] folds the multi-line
-//! messages some libraries write (ONNX Runtime's run errors) into one log line.
+//! messages some libraries write (ONNX Runtime's run errors) into one log line. [`http`] is the text of a
+//! reqwest error, whose cause (connection refused, timed out, DNS) sits in its source chain.
 
 use std::error::Error;
 
@@ -29,6 +30,16 @@ pub fn chain_anyhow(err: &anyhow::Error) -> String {
         } else {
             append(&mut out, &c.to_string());
         }
+    }
+    out
+}
+
+/// A reqwest error with the cause it keeps in its source chain (reqwest's own text is only "error
+/// sending request for url (...)"), deduplicated as in [`chain`], and "timed out" when it is a timeout.
+pub fn http(err: &reqwest::Error) -> String {
+    let mut out = chain(err);
+    if err.is_timeout() && !out.contains("timed out") {
+        out.push_str(": timed out");
     }
     out
 }
