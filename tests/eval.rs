@@ -524,3 +524,92 @@ fn cli_errors_name_their_cause_once() {
         );
     }
 }
+
+/// The command-line margins and thread counts have the config's bounds and messages.
+#[test]
+fn cli_margin_and_threads_have_the_config_bounds() {
+    let photo = datasets().join(damaged_support::PHOTO);
+    let dir = tempfile::tempdir().unwrap();
+    for (args, want) in [
+        (
+            vec![
+                "classify",
+                s(&photo),
+                "--model",
+                s(&tiny()),
+                "--margin",
+                "10",
+            ],
+            "margin must be in 0..=5",
+        ),
+        (
+            vec![
+                "classify",
+                s(&photo),
+                "--model",
+                s(&tiny()),
+                "--margin",
+                "-1",
+            ],
+            "margin must be in 0..=5",
+        ),
+        (
+            vec![
+                "eval",
+                "--model",
+                s(&tiny()),
+                "--data",
+                s(dir.path()),
+                "--margin",
+                "5.5",
+            ],
+            "margin must be in 0..=5",
+        ),
+        (
+            vec![
+                "eval",
+                "--model",
+                s(&tiny()),
+                "--data",
+                s(dir.path()),
+                "--threads",
+                "0",
+            ],
+            "threads must be in 1..=64",
+        ),
+        (
+            vec![
+                "classify",
+                s(&photo),
+                "--model",
+                s(&tiny()),
+                "--threads",
+                "65",
+            ],
+            "threads must be in 1..=64",
+        ),
+    ] {
+        let out = binwatch(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+    // the bounds themselves are accepted
+    let out = binwatch(&[
+        "classify",
+        s(&photo),
+        "--model",
+        s(&tiny()),
+        "--rect",
+        "0.2,0.2,0.4,0.4",
+        "--margin",
+        "5",
+        "--threads",
+        "64",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

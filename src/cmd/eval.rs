@@ -37,8 +37,13 @@ pub struct EvalArgs {
     /// JSON list of {"path", "label", "regions": [[x0,y0,x1,y1], ...]}: one sample per region.
     #[arg(long)]
     pub regions: Option<PathBuf>,
-    /// Context margin around each region, as a fraction of its width and height on each side.
-    #[arg(long, default_value_t = 0.0)]
+    /// Context margin around each region, as a fraction of its width and height on each side (0..=5).
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        allow_hyphen_values = true,
+        value_parser = crate::config::parse_margin
+    )]
     pub margin: f64,
     /// Write the results as JSON here.
     #[arg(long, value_name = "OUT")]
