@@ -81,17 +81,24 @@ pub fn run(a: &OutboxArgs) -> anyhow::Result<ExitCode> {
                 for u in &listing.unreadable {
                     println!("  unreadable {}: {}", u.path.display(), u.reason);
                 }
-                let dead = listing.dead.len() + listing.dead_unreadable.len();
-                if dead > 0 {
+                if !listing.dead.is_empty() {
                     println!(
-                        "  {dead} dead letter(s) in {}/dead (refused for good; `binwatch outbox requeue` sends them again):",
+                        "  {} dead letter(s) in {}/dead (refused for good; `binwatch outbox requeue` sends them again):",
+                        listing.dead.len(),
                         dir.display()
                     );
                     for d in &listing.dead {
                         println!("    {}", d.line());
                     }
+                }
+                if !listing.dead_unreadable.is_empty() {
+                    println!(
+                        "  {} unreadable file(s) in {}/dead (not sent again):",
+                        listing.dead_unreadable.len(),
+                        dir.display()
+                    );
                     for u in &listing.dead_unreadable {
-                        println!("    unreadable {}: {}", u.path.display(), u.reason);
+                        println!("    {}: {}", u.path.display(), u.reason);
                     }
                 }
             }
