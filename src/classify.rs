@@ -343,7 +343,7 @@ impl Classifier {
         let env = runtime::environment(options.ort_lib.as_deref())?;
         let sess_err = |message: String| ClassifyError::Session {
             path: model.to_path_buf(),
-            message,
+            message: crate::errtext::one_line(&message),
         };
         let session = Session::builder(&env)
             .map_err(|e| sess_err(e.to_string()))?
@@ -394,6 +394,7 @@ impl Classifier {
                 });
             }
         }
+        check_graph_shapes(model, &info, &session)?;
         Ok(Classifier {
             session,
             pixel_map: info.pixel_map(),
@@ -489,9 +490,10 @@ impl Classifier {
 
     /// Runs the model on the first `n` samples already in the input buffer.
     fn run(&mut self, n: usize) -> Result<Vec<Prediction>, ClassifyError> {
+        // ONNX Runtime's messages span lines; the daemon logs one line per failed frame
         let run_err = |message: String| ClassifyError::Run {
             path: self.info.path.clone(),
-            message,
+            message: crate::errtext::one_line(&message),
         };
         let shape = [n, 3, self.info.height, self.info.width];
         let tensor = TensorRef::from_array_view((shape, &self.input[..n * self.info.sample_len()]))
@@ -532,6 +534,114 @@ impl Classifier {
             })
             .collect())
     }
+}
+
+/// A graph shape as text, symbolic dimensions (-1) as `?`.
+fn shape_text(dims: &[i64]) -> String {
+    let d: Vec<String> = dims
+        .iter()
+        .map(|&d| if d < 0 { "?".into() } else { d.to_string() })
+        .collect();
+    format!("[{}]", d.join(", "))
+}
+
+/// Checks the metadata against the graph where the graph fixes a dimension: the input's channels,
+/// height and width (NCHW, `input_layout`) and the output's class dimension, so that a model whose
+/// metadata does not describe its graph is refused at load instead of failing on every frame.
+fn check_graph_shapes(
+    path: &Path,
+    info: &ModelInfo,
+    session: &Session,
+) -> Result<(), ClassifyError> {
+    let bad = |key: &str, value: String, reason: String| ClassifyError::BadMeta {
+        path: path.to_path_buf(),
+        key: key.into(),
+        value,
+        reason,
+    };
+    let input = session
+        .inputs()
+        .iter()
+        .find(|o| o.name() == info.input_name);
+    if let Some(dims) = input.and_then(|o| o.dtype().tensor_shape()) {
+        let dims: &[i64] = dims;
+        if dims.len() != 4 {
+            return Err(bad(
+                "input_layout",
+                "NCHW".into(),
+                format!(
+                    "the graph's input `{}` has {} dimensions (shape {}), NCHW needs 4",
+                    info.input_name,
+                    dims.len(),
+                    shape_text(dims)
+                ),
+            ));
+        }
+        let checks = [
+            ("color_order", "RGB".to_string(), 1, 3, "channels"),
+            (
+                "input_height",
+                info.height.to_string(),
+                2,
+                info.height,
+                "height",
+            ),
+            (
+                "input_width",
+                info.width.to_string(),
+                3,
+                info.width,
+                "width",
+            ),
+        ];
+        for (key, value, axis, want, what) in checks {
+            if dims[axis] >= 0 && dims[axis] != want as i64 {
+                return Err(bad(
+                    key,
+                    value,
+                    format!(
+                        "the graph's input `{}` has {what} {} (shape {}), not {want}",
+                        info.input_name,
+                        dims[axis],
+                        shape_text(dims)
+                    ),
+                ));
+            }
+        }
+    }
+    let output = session
+        .outputs()
+        .iter()
+        .find(|o| o.name() == info.output_name);
+    if let Some(dims) = output.and_then(|o| o.dtype().tensor_shape()) {
+        let dims: &[i64] = dims;
+        let classes = info.classes.join(",");
+        if dims.len() != 2 {
+            return Err(bad(
+                "output_name",
+                info.output_name.clone(),
+                format!(
+                    "the graph's output has {} dimensions (shape {}), expected [batch, classes]",
+                    dims.len(),
+                    shape_text(dims)
+                ),
+            ));
+        }
+        let n = info.classes.len() as i64;
+        if dims[1] >= 0 && dims[1] != n {
+            return Err(bad(
+                "classes",
+                classes,
+                format!(
+                    "{n} classes, but the graph's output `{}` has {} (shape {})",
+                    info.output_name,
+                    dims[1],
+                    shape_text(dims)
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -74,6 +74,47 @@ pub struct DaemonConfig {
     pub decode_scale_ratio: f64,
 }
 
+/// The range of `bins.margin` (and of the `--margin` flags), in fractions of the region per side.
+pub const MARGIN_RANGE: std::ops::RangeInclusive<f64> = 0.0..=5.0;
+/// The range of `model.threads` (and of the `--threads` flags).
+pub const THREADS_RANGE: std::ops::RangeInclusive<usize> = 1..=64;
+
+/// The message for a margin outside [`MARGIN_RANGE`] (config check and command line alike).
+pub fn margin_bound_message() -> String {
+    format!(
+        "margin must be in {}..={}",
+        MARGIN_RANGE.start(),
+        MARGIN_RANGE.end()
+    )
+}
+
+/// The message for a thread count outside [`THREADS_RANGE`].
+pub fn threads_bound_message() -> String {
+    format!(
+        "threads must be in {}..={}",
+        THREADS_RANGE.start(),
+        THREADS_RANGE.end()
+    )
+}
+
+/// A `--margin` value: a number in [`MARGIN_RANGE`] (clap value parser).
+pub fn parse_margin(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(m) if m.is_finite() && MARGIN_RANGE.contains(&m) => Ok(m),
+        Ok(_) => Err(margin_bound_message()),
+        Err(_) => Err(format!("not a number; {}", margin_bound_message())),
+    }
+}
+
+/// A `--threads` value: a count in [`THREADS_RANGE`] (clap value parser).
+pub fn parse_threads(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if THREADS_RANGE.contains(&n) => Ok(n),
+        Ok(_) => Err(threads_bound_message()),
+        Err(_) => Err(format!("not a whole number; {}", threads_bound_message())),
+    }
+}
+
 /// Default `daemon.skip_threshold`.
 pub const DEFAULT_SKIP_THRESHOLD: f64 = 0.1;
 /// Default `daemon.skip_max_age_s`.
@@ -778,8 +819,8 @@ fn semantic(
 ) {
     // model
     if seen.model_ok {
-        if cfg.model.threads == 0 || cfg.model.threads > 64 {
-            c.at("model.threads", "threads must be in 1..=64");
+        if !THREADS_RANGE.contains(&cfg.model.threads) {
+            c.at("model.threads", threads_bound_message());
         }
         let model = base.join(&cfg.model.path);
         if !model.is_file() {
@@ -919,11 +960,11 @@ fn semantic(
             ),
         }
         if let Some(m) = bin.margin
-            && !(m.is_finite() && (0.0..=5.0).contains(&m))
+            && !(m.is_finite() && MARGIN_RANGE.contains(&m))
         {
             c.at(
                 &format!("{p}.margin"),
-                format!("bin `{}`: margin must be in 0..=5", bin.id),
+                format!("bin `{}`: {}", bin.id, margin_bound_message()),
             );
         }
         if let Some(lat) = bin.lat

@@ -302,7 +302,7 @@ impl Pipeline {
                 return;
             }
             Err(PipelineError::Classify(e)) => {
-                tracing::error!(camera = %job.camera, error = %e, "classification failed; frame skipped");
+                tracing::error!(camera = %job.camera, error = %crate::errtext::one_line(&crate::errtext::chain(&e)), "classification failed; frame skipped");
                 return;
             }
         }

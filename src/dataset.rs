@@ -32,6 +32,16 @@ pub enum DatasetError {
     },
     #[error("regions file {path}: {message}")]
     ParseRegions { path: PathBuf, message: String },
+    #[error("regions file {path}: entry {index} ({entry}) has no regions (`\"regions\": []`)")]
+    NoRegions {
+        path: PathBuf,
+        index: usize,
+        entry: String,
+    },
+    #[error(
+        "regions file {0} lists no entries (expected [{{\"path\", \"label\", \"regions\"}}, ...])"
+    )]
+    NoEntries(PathBuf),
     #[error("regions file {path}: entry {index} ({entry}): {source}")]
     BadRegion {
         path: PathBuf,
@@ -140,8 +150,18 @@ pub fn from_regions_file(dir: &Path, file: &Path) -> Result<Vec<Sample>, Dataset
             path: file.to_path_buf(),
             message: e.to_string(),
         })?;
+    if entries.is_empty() {
+        return Err(DatasetError::NoEntries(file.to_path_buf()));
+    }
     let mut out = Vec::new();
     for (index, e) in entries.into_iter().enumerate() {
+        if e.regions.is_empty() {
+            return Err(DatasetError::NoRegions {
+                path: file.to_path_buf(),
+                index,
+                entry: e.path.clone(),
+            });
+        }
         for r in &e.regions {
             let rect = Rect::from_array(*r).map_err(|source| DatasetError::BadRegion {
                 path: file.to_path_buf(),

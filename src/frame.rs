@@ -6,6 +6,11 @@
 //! the 1e-3 parity between the Rust and Python pipelines needs (image-rs's pure-Rust JPEG decoder differs by
 //! 1-2 levels in colour images). Other formats (PNG) go through the `image` crate.
 //!
+//! A JPEG that libjpeg can only decode by inventing pixels (truncated: "Premature end of JPEG file";
+//! garbled: "Corrupt JPEG data: bad Huffman code" and the like, which libjpeg reports as warnings and
+//! fills with grey) is a [`FrameError::Jpeg`], on every decode path, so it is skipped and counted like any
+//! unreadable frame. Extraneous bytes before a marker, common from IP cameras, are accepted.
+//!
 //! [`JpegDecoder`] does less work when less is needed: a decode at a DCT scale `n/8` (libjpeg's scaled
 //! inverse DCT: 1/2 of the size costs about a third of the time), optionally of a window only (whole rows
 //! outside it are skipped with `jpeg_skip_scanlines`, columns are cropped with `jpeg_crop_scanline`), and a
@@ -210,12 +215,14 @@ pub struct JpegDecoder {
 // outside it, so moving the decoder to another thread is sound.
 unsafe impl Send for JpegDecoder {}
 
-/// libjpeg's error_exit: unwinds out of the C code with libjpeg's message (the C side is built with
-/// unwind tables: mozjpeg-sys' `unwinding` feature). `resume_unwind` does not run the panic hook.
-extern "C-unwind" fn error_exit(cinfo: &mut ffi::jpeg_common_struct) {
+/// libjpeg's message for its last error or warning, formatted.
+///
+/// # Safety
+/// `cinfo.err` must point to a valid error manager (libjpeg's callbacks are called with one).
+unsafe fn format_message(cinfo: &mut ffi::jpeg_common_struct) -> String {
     let mut buffer = [0u8; 80];
-    // SAFETY: libjpeg calls error_exit with a valid common struct whose `err` is our error manager.
-    let msg = unsafe {
+    // SAFETY: per the caller, `cinfo.err` is valid
+    unsafe {
         let err = &*cinfo.err;
         match err.format_message {
             Some(fmt) => {
@@ -226,12 +233,44 @@ extern "C-unwind" fn error_exit(cinfo: &mut ffi::jpeg_common_struct) {
             }
             None => format!("libjpeg error code {}", err.msg_code),
         }
-    };
+    }
+}
+
+/// libjpeg's error_exit: unwinds out of the C code with libjpeg's message (the C side is built with
+/// unwind tables: mozjpeg-sys' `unwinding` feature). `resume_unwind` does not run the panic hook.
+extern "C-unwind" fn error_exit(cinfo: &mut ffi::jpeg_common_struct) {
+    // SAFETY: libjpeg calls error_exit with a valid common struct whose `err` is our error manager.
+    let msg = unsafe { format_message(cinfo) };
     std::panic::resume_unwind(Box::new(msg));
 }
 
-/// libjpeg's warnings ("corrupt data, premature end") are not errors: the decode goes on, as Pillow's does.
-extern "C-unwind" fn silence(_cinfo: &mut ffi::jpeg_common_struct, _level: std::os::raw::c_int) {}
+/// Whether a libjpeg warning leaves the pixels intact, so the decode may go on. Judged by libjpeg's own
+/// text, not its message code: the codes' numbering depends on how the library was configured.
+/// `JWRN_EXTRANEOUS_DATA` ("extraneous bytes before marker") is written harmlessly by many IP cameras;
+/// an unknown Adobe colour-transform code or JFIF revision is header trivia. Everything else
+/// (`JWRN_JPEG_EOF` "Premature end of JPEG file", `JWRN_HIT_MARKER`, `JWRN_HUFF_BAD_CODE`,
+/// `JWRN_MUST_RESYNC`, ...) means libjpeg is inventing pixels (grey for missing data) and is an error.
+fn harmless_warning(message: &str) -> bool {
+    message.contains("extraneous bytes before marker")
+        || message.starts_with("Unknown Adobe color transform code")
+        || message.starts_with("Warning: unknown JFIF revision number")
+}
+
+/// libjpeg's emit_message. Level -1 is a warning: a corrupt-data warning unwinds like an error (so a
+/// truncated or garbled frame is an error, not a frame half filled with grey); harmless ones are logged
+/// at debug level. Levels 0 and up are trace messages, ignored.
+extern "C-unwind" fn emit_message(cinfo: &mut ffi::jpeg_common_struct, level: std::os::raw::c_int) {
+    if level >= 0 {
+        return;
+    }
+    // SAFETY: libjpeg calls emit_message with a valid common struct whose `err` is our error manager.
+    let msg = unsafe { format_message(cinfo) };
+    if harmless_warning(&msg) {
+        tracing::debug!("libjpeg warning (accepted): {msg}");
+        return;
+    }
+    std::panic::resume_unwind(Box::new(msg));
+}
 
 /// Destroys the decompressor however the decode ends (also when libjpeg unwinds).
 struct Destroy<'a>(&'a mut ffi::jpeg_decompress_struct);
@@ -272,7 +311,7 @@ impl JpegDecoder {
                     let mut err: ffi::jpeg_error_mgr = std::mem::zeroed();
                     ffi::jpeg_std_error(&mut err);
                     err.error_exit = Some(error_exit);
-                    err.emit_message = Some(silence);
+                    err.emit_message = Some(emit_message);
                     let mut cinfo: ffi::jpeg_decompress_struct = std::mem::zeroed();
                     cinfo.common.err = &mut err;
                     ffi::jpeg_create_decompress(&mut cinfo);

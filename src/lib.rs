@@ -2,7 +2,7 @@
 //! cleaning work orders, on small CPU-only edge boxes.
 //!
 //! One module per concept: [`config`] (the TOML file), [`region`] (geometry and resampling into the model
-//! tensor), [`frame`] (decoding and checks), [`runtime`] (finding libonnxruntime), [`classify`] (the ONNX
+//! tensor), [`frame`] (decoding and checks), [`errtext`] (error chains as one line of text), [`runtime`] (finding libonnxruntime), [`classify`] (the ONNX
 //! session), [`dataset`] (labelled photo folders and region files), [`eval`] (metrics), [`report`] (the
 //! evaluation report a person reads). [`cmd`] holds one module per subcommand of the `binwatch` binary.
 
@@ -11,6 +11,7 @@ pub mod classify;
 pub mod cmd;
 pub mod config;
 pub mod dataset;
+pub mod errtext;
 pub mod eval;
 pub mod frame;
 pub mod pipeline;

@@ -49,7 +49,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("binwatch: error: {e:#}");
+            eprintln!("binwatch: error: {}", binwatch::errtext::chain_anyhow(&e));
             ExitCode::from(2)
         }
     }

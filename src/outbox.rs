@@ -446,6 +446,115 @@ impl ListEntry {
     }
 }
 
+/// A file in the outbox that `binwatch outbox list` cannot read as an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unreadable {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it is not an entry.
+    pub reason: String,
+}
+
+/// One dead letter, as stored in `dead/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// Queue number.
+    pub seq: u64,
+    /// Event id (= `webhook-id`).
+    pub id: String,
+    /// Event type.
+    pub ty: EventType,
+    /// Ordering key (`bin:<id>` or `camera:<id>`).
+    pub key: String,
+    /// Failed attempts before it was given up.
+    pub attempts: u32,
+    /// When it was dead-lettered.
+    pub dead_at: Option<Timestamp>,
+    /// The receiver's answer or the reason it was given up, as stored.
+    pub reason: Option<String>,
+}
+
+impl DeadLetter {
+    /// One human-readable line.
+    pub fn line(&self) -> String {
+        format!(
+            "#{} {} {} {} attempts={} dead_at={} reason={}",
+            self.seq,
+            self.ty.as_str(),
+            self.key,
+            self.id,
+            self.attempts,
+            self.dead_at.map_or_else(|| "-".into(), |t| t.to_string()),
+            self.reason.as_deref().unwrap_or("-")
+        )
+    }
+}
+
+/// Everything `binwatch outbox list` shows of one outbox (see [`Outbox::inspect_all`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Listing {
+    /// The pending entries, in queue order, with why each waits.
+    pub waiting: Vec<ListEntry>,
+    /// Files in `pending/` that are not readable entries (the daemon moves those with an entry's
+    /// name to `dead/<name>.corrupt` when it opens the outbox, and ignores the others).
+    pub unreadable: Vec<Unreadable>,
+    /// The dead letters, in queue order.
+    pub dead: Vec<DeadLetter>,
+    /// Files in `dead/` that are not readable dead letters (`*.corrupt`: unreadable pending entries
+    /// moved aside by the daemon).
+    pub dead_unreadable: Vec<Unreadable>,
+}
+
+/// The entry in the bytes of a file named for entry `seq`, or why they are not one.
+fn unreadable_reason(bytes: &[u8], seq: u64) -> Result<StoredEntry, String> {
+    if bytes.is_empty() {
+        return Err("empty file (0 bytes)".into());
+    }
+    match serde_json::from_slice::<StoredEntry>(bytes) {
+        Ok(e) if e.seq == seq => Ok(e),
+        Ok(e) => Err(format!("holds entry #{}, its file name says #{seq}", e.seq)),
+        Err(e) => Err(format!("not an outbox entry: {e}")),
+    }
+}
+
+/// Readable entries of a folder with their file sizes, and the files that are not entries.
+type ReadEntries = (Vec<(StoredEntry, u64)>, Vec<Unreadable>);
+
+/// Reads the entries of `dir` (pending/ or dead/) without changing anything: the readable ones, and
+/// the files that are not (temp files of writes in progress are left out).
+fn read_entries(dir: &Path) -> Result<ReadEntries, OutboxError> {
+    let mut entries = Vec::new();
+    let mut unreadable = Vec::new();
+    if !dir.exists() {
+        return Ok((entries, unreadable));
+    }
+    for name in list_names(dir)? {
+        if name.starts_with('.') && name.ends_with(".tmp") {
+            continue; // a write in progress
+        }
+        let path = dir.join(&name);
+        let Some(seq) = seq_of(&name) else {
+            let reason = if name.ends_with(".corrupt") {
+                "an unreadable entry the daemon moved aside".to_string()
+            } else {
+                "not an outbox entry name (<20-digit number>.json); the daemon ignores it"
+                    .to_string()
+            };
+            unreadable.push(Unreadable { path, reason });
+            continue;
+        };
+        // The daemon may delete an entry between listing and reading: skip it.
+        let Ok(bytes) = fs::read(&path) else {
+            continue;
+        };
+        match unreadable_reason(&bytes, seq) {
+            Ok(e) => entries.push((e, bytes.len() as u64)),
+            Err(reason) => unreadable.push(Unreadable { path, reason }),
+        }
+    }
+    Ok((entries, unreadable))
+}
+
 /// The on-disk outbox of one sink.
 #[derive(Debug)]
 pub struct Outbox {
@@ -604,26 +713,38 @@ impl Outbox {
 
     /// What waits and why, read without locking or repairing anything: for
     /// `binwatch outbox list` while the daemon runs. Temp files and unreadable entries are
-    /// skipped (the daemon's own [`Outbox::open`] deals with them).
+    /// skipped (the daemon's own [`Outbox::open`] deals with them; [`Outbox::inspect_all`] lists them).
     pub fn inspect(dir: &Path, now: Timestamp) -> Result<Vec<ListEntry>, OutboxError> {
-        let pending = dir.join("pending");
+        Ok(Self::inspect_all(dir, now)?.waiting)
+    }
+
+    /// Everything `binwatch outbox list` shows, read without locking or repairing anything: what
+    /// waits and why, the files in `pending/` that are not readable entries (with the reason), and the
+    /// dead letters with the reason each was given up (the receiver's answer for a refusal).
+    pub fn inspect_all(dir: &Path, now: Timestamp) -> Result<Listing, OutboxError> {
+        let (pending, unreadable) = read_entries(&dir.join("pending"))?;
         let mut schedule = Schedule::default();
-        for name in list_names(&pending)? {
-            let Some(seq) = seq_of(&name) else {
-                continue;
-            };
-            let path = pending.join(&name);
-            // The daemon may delete an entry between listing and reading: skip it.
-            let Ok(bytes) = fs::read(&path) else {
-                continue;
-            };
-            if let Ok(e) = serde_json::from_slice::<StoredEntry>(&bytes)
-                && e.seq == seq
-            {
-                schedule.insert(EntryMeta::of(&e, bytes.len() as u64));
-            }
+        for (e, bytes) in &pending {
+            schedule.insert(EntryMeta::of(e, *bytes));
         }
-        Ok(list_of(&schedule, now))
+        let (dead, dead_unreadable) = read_entries(&dir.join("dead"))?;
+        Ok(Listing {
+            waiting: list_of(&schedule, now),
+            unreadable,
+            dead: dead
+                .into_iter()
+                .map(|(e, _)| DeadLetter {
+                    seq: e.seq,
+                    key: e.event.ordering_key(),
+                    id: e.event.id,
+                    ty: e.event.ty,
+                    attempts: e.attempts,
+                    dead_at: e.dead_at,
+                    reason: e.last_error,
+                })
+                .collect(),
+            dead_unreadable,
+        })
     }
 
     /// The pure schedule (read-only).
@@ -1319,6 +1440,79 @@ mod tests {
         assert!(tmp.exists());
         drop(ob);
         assert!(Outbox::open(dir.path(), OutboxLimits::default(), no_jitter()).is_ok());
+    }
+
+    #[test]
+    fn inspect_all_lists_unreadable_entries_and_dead_letters_with_their_reason() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut ob = open(dir.path());
+        let mut rng = SplitMix64::new(1);
+        ob.push(bin_event("d1", "A", EventType::BinOverflowing, 10), at(0))
+            .expect("push");
+        ob.push(bin_event("w2", "B", EventType::BinOverflowing, 10), at(0))
+            .expect("push");
+        let due = ob.take_due(at(0)).expect("due");
+        assert_eq!(ids(&due), vec!["d1", "w2"]);
+        ob.record(
+            due[0].0,
+            &DeliveryOutcome::Reject {
+                reason: "HTTP 422: unknown bin A".into(),
+            },
+            at(5),
+            &mut rng,
+        )
+        .expect("record");
+        ob.release(due[1].0);
+        let pending = dir.path().join("pending");
+        fs::write(pending.join(entry_name(7)), b"{garbage").expect("write");
+        fs::write(pending.join(entry_name(8)), b"").expect("write");
+        fs::write(pending.join("notes.txt"), b"hello").expect("write");
+        fs::write(pending.join(".00000000000000000009.json.tmp"), b"{").expect("write");
+
+        let l = Outbox::inspect_all(dir.path(), at(10)).expect("inspect");
+        assert_eq!(l.waiting.len(), 1);
+        assert_eq!(l.waiting[0].id, "w2");
+        let reasons: Vec<(String, &str)> = l
+            .unreadable
+            .iter()
+            .map(|u| {
+                (
+                    u.path.file_name().unwrap().to_string_lossy().into_owned(),
+                    u.reason.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(reasons.len(), 3, "{reasons:?}");
+        assert_eq!(reasons[0].0, entry_name(7));
+        assert!(
+            reasons[0].1.starts_with("not an outbox entry: "),
+            "{reasons:?}"
+        );
+        assert_eq!(reasons[1], (entry_name(8), "empty file (0 bytes)"));
+        assert_eq!(reasons[2].0, "notes.txt");
+        assert_eq!(l.dead.len(), 1);
+        let d = &l.dead[0];
+        assert_eq!(
+            (d.id.as_str(), d.key.as_str(), d.ty, d.reason.as_deref()),
+            (
+                "d1",
+                "bin:A",
+                EventType::BinOverflowing,
+                Some("HTTP 422: unknown bin A")
+            )
+        );
+        assert_eq!(d.dead_at, Some(at(5)));
+        assert!(
+            d.line().contains("reason=HTTP 422: unknown bin A"),
+            "{}",
+            d.line()
+        );
+        assert!(l.dead_unreadable.is_empty());
+        // the waiting list is what `inspect` gives
+        assert_eq!(
+            Outbox::inspect(dir.path(), at(10)).expect("inspect"),
+            l.waiting
+        );
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub enum RuntimeError {
     NotFound { looked: Vec<PathBuf> },
     #[error("ONNX Runtime library {path} (from {origin}) does not exist. To fix: {HOW_TO_FIX}")]
     Missing { path: PathBuf, origin: String },
+    #[error(
+        "ONNX Runtime library {path} (from {origin}) is a directory, expected the {LIB_NAME} file. To fix: {HOW_TO_FIX}"
+    )]
+    IsDir { path: PathBuf, origin: String },
     #[error("cannot load ONNX Runtime library {path}: {message}. To fix: {HOW_TO_FIX}")]
     Load { path: PathBuf, message: String },
     #[error(
@@ -88,6 +92,11 @@ fn exists(p: &Path, origin: &str) -> Result<Located, RuntimeError> {
             path: p.to_path_buf(),
             origin: origin.into(),
         })
+    } else if p.is_dir() {
+        Err(RuntimeError::IsDir {
+            path: p.to_path_buf(),
+            origin: origin.into(),
+        })
     } else {
         Err(RuntimeError::Missing {
             path: p.to_path_buf(),
@@ -106,7 +115,9 @@ pub fn library_version(path: &Path) -> Result<String, RuntimeError> {
     // C signature `const OrtApiBase* OrtGetApiBase(void)` and the returned struct outlives the library handle
     // we keep loaded for the whole process (ort loads the same file again).
     unsafe {
-        let lib = libloading::Library::new(path).map_err(|e| load_err(e.to_string()))?;
+        // libloading's own text is only "dlopen failed": the loader's reason is its source
+        let lib =
+            libloading::Library::new(path).map_err(|e| load_err(crate::errtext::chain(&e)))?;
         let get: libloading::Symbol<unsafe extern "C" fn() -> *const ort::sys::OrtApiBase> =
             lib.get(b"OrtGetApiBase").map_err(|_| {
                 load_err("it does not export OrtGetApiBase: not an ONNX Runtime library".into())
@@ -215,5 +226,36 @@ mod tests {
     fn not_an_onnxruntime_library() {
         let err = library_version(Path::new("/nope/libonnxruntime.so")).unwrap_err();
         assert!(matches!(err, RuntimeError::Load { .. }));
+    }
+
+    #[test]
+    fn a_directory_is_said_to_be_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let err = locate(Some(dir.path())).unwrap_err();
+        assert!(matches!(err, RuntimeError::IsDir { .. }), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("is a directory, expected the libonnxruntime.so file")
+                && !text.contains("does not exist"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_no_library_gives_the_loaders_reason() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fake = dir.path().join("libonnxruntime.so");
+        std::fs::write(&fake, b"root:x:0:0:root:/root:/bin/bash\n").expect("write");
+        let err = library_version(&fake).unwrap_err().to_string();
+        // the dynamic loader's own text, e.g. "...: invalid ELF header" (glibc) or "...: file too short"
+        assert!(err.contains(fake.to_str().unwrap()), "{err}");
+        let reason = err
+            .split("dlopen failed")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{err}"));
+        assert!(
+            reason.starts_with(": ") && reason.len() > ": . To fix".len() + 10,
+            "no loader reason after `dlopen failed`: {err}"
+        );
     }
 }

@@ -103,3 +103,70 @@ fn missing_model_names_the_file() {
         .to_string();
     assert!(err.contains("/nope/bin-fill.onnx"), "{err}");
 }
+
+/// A copy of tiny.onnx with the metadata value of `key` replaced by one of the same length (the
+/// protobuf entry's lengths stay valid, so no ONNX tooling is needed).
+fn tiny_with_meta(dir: &Path, key: &str, old: &str, new: &str) -> PathBuf {
+    assert_eq!(old.len(), new.len(), "same-length values only");
+    let bytes = std::fs::read(tiny()).unwrap();
+    let entry = |v: &str| {
+        let mut e = vec![0x0a, key.len() as u8];
+        e.extend_from_slice(key.as_bytes());
+        e.extend_from_slice(&[0x12, v.len() as u8]);
+        e.extend_from_slice(v.as_bytes());
+        e
+    };
+    let (from, to) = (entry(old), entry(new));
+    let at = bytes
+        .windows(from.len())
+        .position(|w| w == from)
+        .unwrap_or_else(|| panic!("{key} = {old} not found in tiny.onnx"));
+    let mut out = bytes.clone();
+    out[at..at + from.len()].copy_from_slice(&to);
+    let path = dir.join(format!("tiny-{key}.onnx"));
+    std::fs::write(&path, out).unwrap();
+    path
+}
+
+fn load_error(model: &Path) -> String {
+    match Classifier::load(model, &Options::default()) {
+        Ok(_) => panic!("{} loaded", model.display()),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn metadata_that_contradicts_the_graph_is_refused_at_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let width = tiny_with_meta(dir.path(), "input_width", "32", "99");
+    let err = load_error(&width);
+    assert!(
+        err.contains(width.to_str().unwrap())
+            && err.contains("`input_width` = \"99\"")
+            && err.contains("has width 32"),
+        "{err}"
+    );
+    let height = tiny_with_meta(dir.path(), "input_height", "32", "16");
+    let err = load_error(&height);
+    assert!(
+        err.contains("`input_height` = \"16\"") && err.contains("has height 32"),
+        "{err}"
+    );
+    // four classes in the metadata, three in the graph's output
+    let classes = tiny_with_meta(
+        dir.path(),
+        "classes",
+        "empty,partial,full",
+        "emp,ty,partia,full",
+    );
+    let err = load_error(&classes);
+    assert!(
+        err.contains("`classes` = \"emp,ty,partia,full\"")
+            && err.contains("4 classes")
+            && err.contains("has 3"),
+        "{err}"
+    );
+    // the same kind of edit that keeps the metadata true loads
+    let same = tiny_with_meta(dir.path(), "model_version", "test-tiny", "test-tinx");
+    Classifier::load(&same, &Options::default()).expect("consistent metadata loads");
+}

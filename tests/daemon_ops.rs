@@ -9,6 +9,8 @@ use std::time::Duration;
 
 use daemon_support::*;
 
+mod damaged_support;
+
 #[test]
 fn corrupt_jpeg_is_skipped_and_counted_and_the_daemon_goes_on() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -17,6 +19,9 @@ fn corrupt_jpeg_is_skipped_and_counted_and_the_daemon_goes_on() {
     std::fs::write(replay.join("001.jpg"), b"this is not a JPEG at all").expect("write");
     std::fs::write(replay.join("002.jpg"), b"\xff\xd8\xff\xe0 broken header").expect("write");
     std::fs::copy(datasets().join(EMPTY[2]), replay.join("003.jpg")).expect("copy");
+    // a truncated real photo: libjpeg warns (premature end) and would fill the rest with grey
+    let photo = std::fs::read(datasets().join(EMPTY[1])).expect("read");
+    std::fs::write(replay.join("004.jpg"), damaged_support::truncated(&photo)).expect("write");
     let secret = write_secret(tmp.path());
     let rx = Receiver::start(0, &tmp.path().join("orders.jsonl"));
     let mport = free_port();
@@ -35,12 +40,12 @@ fn corrupt_jpeg_is_skipped_and_counted_and_the_daemon_goes_on() {
     let mut child = spawn_daemon(&cfg, &log, false);
     let log_text = || std::fs::read_to_string(&log).unwrap_or_default();
 
-    // two passes over the folder: 4 corrupt frames counted, good frames after them classified
+    // two passes over the folder: 6 corrupt frames counted, good frames after them classified
     let frames = "binwatch_camera_frames_total{camera=\"yard\"}";
     let decode = "binwatch_camera_errors_total{camera=\"yard\",kind=\"decode\"}";
     let ok = wait_until(Duration::from_secs(60), || {
         let m = http_get(mport, "/metrics");
-        metric(&m, decode).unwrap_or(0.0) >= 4.0
+        metric(&m, decode).unwrap_or(0.0) >= 6.0
             && metric(&m, frames).unwrap_or(0.0) >= 4.0
             && metric(&m, "binwatch_inference_seconds_count").unwrap_or(0.0) >= 4.0
     });
@@ -62,6 +67,11 @@ fn corrupt_jpeg_is_skipped_and_counted_and_the_daemon_goes_on() {
     let health = http_get(mport, "/healthz");
     assert!(health.starts_with("ok"), "{health}");
     assert!(log_text().contains("corrupt frame skipped"));
+    assert!(
+        log_text().contains("004.jpg") && log_text().contains("Premature end of JPEG file"),
+        "{}",
+        log_text()
+    );
 
     // SIGHUP with a broken config: refused, the daemon keeps running on the old one
     std::fs::write(&cfg, "[debounce]\nalert_threshold = \"high\"\n").expect("break config");

@@ -7,6 +7,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+mod damaged_support;
+
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
@@ -234,6 +236,99 @@ fn corrupt_images_are_skipped_and_counted() {
     assert_eq!(paths, ["empty/empty-file.jpg", "full/broken.jpg"]);
 }
 
+/// A truncated and a garbled copy of a real photo are skipped and counted, not scored, in both decode
+/// modes (libjpeg reports these as warnings and would fill the missing data with grey).
+#[test]
+fn truncated_and_garbled_real_photos_are_skipped_not_scored() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    pool_subset("street-cn", 2, &data);
+    let photo = std::fs::read(datasets().join(damaged_support::PHOTO)).unwrap();
+    std::fs::write(
+        data.join("full/truncated.jpg"),
+        damaged_support::truncated(&photo),
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("not_full/garbled.jpg"),
+        damaged_support::garbled(&photo),
+    )
+    .unwrap();
+    for mode in ["full", "scaled"] {
+        let json = dir.path().join(format!("out-{mode}.json"));
+        let out = binwatch(&[
+            "eval",
+            "--model",
+            s(&tiny()),
+            "--data",
+            s(&data),
+            "--alias",
+            "not_full=empty,partial",
+            "--decode",
+            mode,
+            "--json",
+            s(&json),
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("full/truncated.jpg") && stderr.contains("Premature end of JPEG file"),
+            "{mode}: {stderr}"
+        );
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+        let labels = std::fs::read_dir(&data).unwrap().count();
+        assert_eq!(
+            v["samples"].as_u64().unwrap() as usize,
+            2 * labels,
+            "{mode}"
+        );
+        assert_eq!(v["skipped"]["count"], 2, "{mode}");
+        let scored: Vec<&str> = v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["path"].as_str().unwrap())
+            .collect();
+        assert!(
+            !scored
+                .iter()
+                .any(|p| p.contains("truncated") || p.contains("garbled")),
+            "{mode}: {scored:?}"
+        );
+        let skipped: Vec<&str> = v["skipped"]["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            skipped,
+            ["full/truncated.jpg", "not_full/garbled.jpg"],
+            "{mode}"
+        );
+    }
+}
+
+#[test]
+fn classify_of_a_truncated_photo_fails_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = std::fs::read(datasets().join(damaged_support::PHOTO)).unwrap();
+    let file = dir.path().join("truncated.jpg");
+    std::fs::write(&file, damaged_support::truncated(&photo)).unwrap();
+    let out = binwatch(&["classify", s(&file), "--model", s(&tiny())]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr.contains("truncated.jpg") && stderr.contains("Premature end of JPEG file"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn unknown_label_is_an_error_listing_known_labels() {
     let dir = tempfile::tempdir().unwrap();
@@ -289,4 +384,232 @@ fn classify_one_photo_with_a_region() {
     ]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("x0 (0.9) must be less than x1 (0.1)"));
+}
+
+#[test]
+fn eval_with_no_usable_sample_is_an_error_listing_the_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let photo = std::fs::read(datasets().join(damaged_support::PHOTO)).unwrap();
+    std::fs::create_dir_all(data.join("full")).unwrap();
+    std::fs::create_dir_all(data.join("empty")).unwrap();
+    std::fs::write(
+        data.join("full/truncated.jpg"),
+        damaged_support::truncated(&photo),
+    )
+    .unwrap();
+    std::fs::write(
+        data.join("full/garbled.jpg"),
+        damaged_support::garbled(&photo),
+    )
+    .unwrap();
+    for i in 0..4 {
+        std::fs::write(data.join(format!("empty/text-{i}.jpg")), b"not an image").unwrap();
+    }
+    let json = dir.path().join("out.json");
+    let out = binwatch(&[
+        "eval",
+        "--model",
+        s(&tiny()),
+        "--data",
+        s(&data),
+        "--json",
+        s(&json),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "no usable samples in {}: 6 skipped",
+            data.display()
+        )),
+        "{stderr}"
+    );
+    // the first few skipped, by path and reason, and how many more
+    assert!(
+        stderr.contains("empty/text-0.jpg: ") && stderr.contains("... and 3 more"),
+        "{stderr}"
+    );
+    assert!(
+        !json.exists(),
+        "no results written for a run that scored nothing"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn regions_file_without_entries_or_with_an_empty_entry_is_an_error() {
+    let pool = datasets();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("regions.json");
+    let eval = |file: &Path| {
+        binwatch(&[
+            "eval",
+            "--model",
+            s(&tiny()),
+            "--data",
+            s(&pool),
+            "--regions",
+            s(file),
+            "--alias",
+            "clean=empty,partial",
+            "--alias",
+            "dirty=full",
+        ])
+    };
+    std::fs::write(&file, "[]").unwrap();
+    let out = eval(&file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("regions file {} lists no entries", file.display())),
+        "{stderr}"
+    );
+
+    let all: Value = serde_json::from_str(
+        &std::fs::read_to_string(pool.join("montevideo-regions.json")).unwrap(),
+    )
+    .unwrap();
+    let mut two: Vec<Value> = all.as_array().unwrap().iter().take(2).cloned().collect();
+    two[1]["regions"] = serde_json::json!([]);
+    std::fs::write(&file, serde_json::to_string(&two).unwrap()).unwrap();
+    let out = eval(&file);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    let entry = two[1]["path"].as_str().unwrap();
+    assert!(
+        stderr.contains(&format!("entry 1 ({entry}) has no regions")),
+        "{stderr}"
+    );
+}
+
+/// An error whose message already names its cause is printed with the cause once, not twice.
+#[test]
+fn cli_errors_name_their_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let photo = datasets().join(damaged_support::PHOTO);
+    let nope = dir.path().join("nope.onnx");
+    for (args, want) in [
+        (
+            vec!["classify", s(&photo), "--model", s(&nope)],
+            "No such file or directory".to_string(),
+        ),
+        (
+            vec!["classify", "/etc/passwd", "--model", s(&tiny())],
+            "The image format could not be determined".to_string(),
+        ),
+        (
+            vec![
+                "classify",
+                s(&photo),
+                "--model",
+                s(&tiny()),
+                "--rect",
+                "0.5,0,0.1,1",
+            ],
+            "x0 (0.5) must be less than x1 (0.1)".to_string(),
+        ),
+    ] {
+        let out = binwatch(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr.matches(want.as_str()).count(),
+            1,
+            "{args:?}: {stderr}"
+        );
+    }
+}
+
+/// The command-line margins and thread counts have the config's bounds and messages.
+#[test]
+fn cli_margin_and_threads_have_the_config_bounds() {
+    let photo = datasets().join(damaged_support::PHOTO);
+    let dir = tempfile::tempdir().unwrap();
+    for (args, want) in [
+        (
+            vec![
+                "classify",
+                s(&photo),
+                "--model",
+                s(&tiny()),
+                "--margin",
+                "10",
+            ],
+            "margin must be in 0..=5",
+        ),
+        (
+            vec![
+                "classify",
+                s(&photo),
+                "--model",
+                s(&tiny()),
+                "--margin",
+                "-1",
+            ],
+            "margin must be in 0..=5",
+        ),
+        (
+            vec![
+                "eval",
+                "--model",
+                s(&tiny()),
+                "--data",
+                s(dir.path()),
+                "--margin",
+                "5.5",
+            ],
+            "margin must be in 0..=5",
+        ),
+        (
+            vec![
+                "eval",
+                "--model",
+                s(&tiny()),
+                "--data",
+                s(dir.path()),
+                "--threads",
+                "0",
+            ],
+            "threads must be in 1..=64",
+        ),
+        (
+            vec![
+                "classify",
+                s(&photo),
+                "--model",
+                s(&tiny()),
+                "--threads",
+                "65",
+            ],
+            "threads must be in 1..=64",
+        ),
+    ] {
+        let out = binwatch(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?}: {stderr}");
+        assert!(stderr.contains(want), "{args:?}: {stderr}");
+    }
+    // the bounds themselves are accepted
+    let out = binwatch(&[
+        "classify",
+        s(&photo),
+        "--model",
+        s(&tiny()),
+        "--rect",
+        "0.2,0.2,0.4,0.4",
+        "--margin",
+        "5",
+        "--threads",
+        "64",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -75,8 +75,8 @@ pub struct AddArgs {
     /// The coordinates are pixels of the camera's reference image.
     #[arg(long)]
     pub pixels: bool,
-    /// Context margin around the region (fraction of its size per side; default: the model's).
-    #[arg(long)]
+    /// Context margin around the region (fraction of its size per side, 0..=5; default: the model's).
+    #[arg(long, allow_hyphen_values = true, value_parser = crate::config::parse_margin)]
     pub margin: Option<f64>,
     #[arg(long, allow_hyphen_values = true, requires = "lon")]
     pub lat: Option<f64>,
@@ -540,7 +540,10 @@ fn check(a: &CheckArgs) -> Result<ExitCode> {
                     }
                 }
                 Err(e) => {
-                    println!("  error: live comparison: {e:#}");
+                    println!(
+                        "  error: live comparison: {}",
+                        crate::errtext::chain_anyhow(&e)
+                    );
                     errors += 1;
                 }
             }

@@ -21,8 +21,8 @@ pub struct ClassifyArgs {
     #[arg(long, allow_hyphen_values = true)]
     pub quad: Option<String>,
     /// Context margin around the region (fraction of its width/height per side); default: the model's
-    /// `default_margin` for a region, 0 for the whole image.
-    #[arg(long)]
+    /// `default_margin` for a region, 0 for the whole image. 0..=5, as config key bins.margin.
+    #[arg(long, allow_hyphen_values = true, value_parser = crate::config::parse_margin)]
     pub margin: Option<f64>,
     #[command(flatten)]
     pub model: ModelArgs,

@@ -37,8 +37,13 @@ pub struct EvalArgs {
     /// JSON list of {"path", "label", "regions": [[x0,y0,x1,y1], ...]}: one sample per region.
     #[arg(long)]
     pub regions: Option<PathBuf>,
-    /// Context margin around each region, as a fraction of its width and height on each side.
-    #[arg(long, default_value_t = 0.0)]
+    /// Context margin around each region, as a fraction of its width and height on each side (0..=5).
+    #[arg(
+        long,
+        default_value_t = 0.0,
+        allow_hyphen_values = true,
+        value_parser = crate::config::parse_margin
+    )]
     pub margin: f64,
     /// Write the results as JSON here.
     #[arg(long, value_name = "OUT")]
@@ -243,6 +248,9 @@ pub fn evaluate(args: &EvalArgs) -> Result<EvalOutput> {
     }
     progress.finish_and_clear();
     skipped.count = skipped.items.len();
+    if items.is_empty() {
+        anyhow::bail!(no_usable_samples(&args.data, &skipped));
+    }
 
     let aliases: BTreeMap<String, Vec<String>> = args
         .aliases
@@ -291,6 +299,23 @@ pub fn evaluate(args: &EvalArgs) -> Result<EvalOutput> {
         skipped,
         items,
     })
+}
+
+/// The error of a run where nothing could be scored: how many were skipped, and the first few of them.
+fn no_usable_samples(data: &std::path::Path, skipped: &Skipped) -> String {
+    const SHOWN: usize = 3;
+    let mut msg = format!(
+        "no usable samples in {}: {} skipped",
+        data.display(),
+        skipped.count
+    );
+    for item in skipped.items.iter().take(SHOWN) {
+        msg.push_str(&format!("\n  {}: {}", item.path, item.error));
+    }
+    if skipped.count > SHOWN {
+        msg.push_str(&format!("\n  ... and {} more", skipped.count - SHOWN));
+    }
+    msg
 }
 
 /// A JPEG decoded at `scale` as an image.

@@ -24,8 +24,8 @@ pub struct ModelArgs {
     /// libonnxruntime.so 1.31.x to use (default: env ORT_DYLIB_PATH, beside the executable, or .ort/ of a checkout).
     #[arg(long, value_name = "PATH")]
     pub ort_lib: Option<PathBuf>,
-    /// Intra-op threads for ONNX Runtime.
-    #[arg(long, default_value_t = 1)]
+    /// Intra-op threads for ONNX Runtime (1..=64, as config key model.threads).
+    #[arg(long, default_value_t = 1, value_parser = crate::config::parse_threads)]
     pub threads: usize,
 }
 

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use crate::config::Config;
-use crate::daemon::{dead_letters, outbox_dir, sink_names, state_dir};
+use crate::daemon::{outbox_dir, sink_names, state_dir};
 use crate::outbox::{Outbox, OutboxLimits};
 use crate::sink::RetryPolicy;
 use crate::timestamp::Timestamp;
@@ -63,18 +63,43 @@ pub fn run(a: &OutboxArgs) -> anyhow::Result<ExitCode> {
                     println!("sink {name}: no outbox yet ({})", dir.display());
                     continue;
                 }
-                let entries = Outbox::inspect(&dir, now)
+                let listing = Outbox::inspect_all(&dir, now)
                     .with_context(|| format!("sink {name}: read outbox {}", dir.display()))?;
-                println!("sink {name}: {} waiting ({})", entries.len(), dir.display());
-                for e in &entries {
+                let unreadable = if listing.unreadable.is_empty() {
+                    String::new()
+                } else {
+                    format!(", {} unreadable", listing.unreadable.len())
+                };
+                println!(
+                    "sink {name}: {} waiting{unreadable} ({})",
+                    listing.waiting.len(),
+                    dir.display()
+                );
+                for e in &listing.waiting {
                     println!("  {}", e.line(now));
                 }
-                let dead = dead_letters(&dir);
-                if dead > 0 {
+                for u in &listing.unreadable {
+                    println!("  unreadable {}: {}", u.path.display(), u.reason);
+                }
+                if !listing.dead.is_empty() {
                     println!(
-                        "  {dead} dead letter(s) in {}/dead (refused for good; `binwatch outbox requeue` sends them again)",
+                        "  {} dead letter(s) in {}/dead (refused for good; `binwatch outbox requeue` sends them again):",
+                        listing.dead.len(),
                         dir.display()
                     );
+                    for d in &listing.dead {
+                        println!("    {}", d.line());
+                    }
+                }
+                if !listing.dead_unreadable.is_empty() {
+                    println!(
+                        "  {} unreadable file(s) in {}/dead (not sent again):",
+                        listing.dead_unreadable.len(),
+                        dir.display()
+                    );
+                    for u in &listing.dead_unreadable {
+                        println!("    {}: {}", u.path.display(), u.reason);
+                    }
                 }
             }
         }

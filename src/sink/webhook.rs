@@ -421,7 +421,7 @@ impl WebhookSink {
                 } else {
                     "transport error"
                 };
-                let reason = format!("{kind}: {e}");
+                let reason = format!("{kind}: {}", crate::errtext::http(&e));
                 tracing::warn!(sink = %self.cfg.name, event = %event.id, %reason, "webhook attempt failed");
                 return DeliveryOutcome::Retry {
                     after: None,
@@ -787,6 +787,12 @@ pub(crate) mod tests {
             matches!(&out, DeliveryOutcome::Retry { after: None, reason } if reason.starts_with("connection failed")),
             "{out:?}"
         );
+        // the cause reqwest keeps in its source chain is said, once
+        let DeliveryOutcome::Retry { reason, .. } = &out else {
+            unreachable!()
+        };
+        assert!(reason.contains("Connection refused"), "{reason}");
+        assert_eq!(reason.matches("Connection refused").count(), 1, "{reason}");
 
         // A server that accepts and never answers: the request timeout fires.
         let silent = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -803,6 +809,10 @@ pub(crate) mod tests {
         let out = sink.deliver(&test_event("e")).await;
         assert!(
             matches!(&out, DeliveryOutcome::Retry { reason, .. } if reason.starts_with("timeout")),
+            "{out:?}"
+        );
+        assert!(
+            matches!(&out, DeliveryOutcome::Retry { reason, .. } if reason.contains("timed out")),
             "{out:?}"
         );
         hold.abort();

@@ -50,7 +50,7 @@ impl HttpSource {
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| err(crate::errtext::http(&e)))?;
         Ok(HttpSource {
             camera: camera.to_string(),
             url: url.to_string(),
@@ -73,7 +73,10 @@ impl HttpSource {
         if let (Some((user, pass)), HttpAuth::Basic) = (&self.credentials, self.auth) {
             req = req.basic_auth(user, Some(pass));
         }
-        let mut resp = req.send().await.map_err(|e| self.err(e.to_string()))?;
+        let mut resp = req
+            .send()
+            .await
+            .map_err(|e| self.err(crate::errtext::http(&e)))?;
         if resp.status() == StatusCode::UNAUTHORIZED
             && let (Some((user, pass)), HttpAuth::Digest) = (&self.credentials, self.auth)
         {
@@ -100,7 +103,7 @@ impl HttpSource {
                 .header(AUTHORIZATION, answer.to_header_string())
                 .send()
                 .await
-                .map_err(|e| self.err(e.to_string()))?;
+                .map_err(|e| self.err(crate::errtext::http(&e)))?;
         }
         let status = resp.status();
         if !status.is_success() {
@@ -112,7 +115,10 @@ impl HttpSource {
         {
             return Err(self.err(format!("snapshot larger than {MAX_BYTES} bytes")));
         }
-        let bytes = resp.bytes().await.map_err(|e| self.err(e.to_string()))?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|e| self.err(crate::errtext::http(&e)))?;
         if bytes.len() > MAX_BYTES {
             return Err(self.err(format!("snapshot larger than {MAX_BYTES} bytes")));
         }
@@ -260,6 +266,16 @@ mod tests {
                 .starts_with("camera gate: http://127.0.0.1:9/x.jpg"),
             "{err}"
         );
+        // reqwest's cause, from its source chain
+        assert!(err.to_string().contains("Connection refused"), "{err}");
+        // a server that accepts and never answers: the timeout is said as such
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}/x.jpg", silent.local_addr().expect("addr"));
+        let mut src =
+            HttpSource::new("gate", &url, 0.2, None, None, HttpAuth::Basic).expect("source");
+        let err = src.grab().await.expect_err("timeout");
+        assert!(err.to_string().contains("timed out"), "{err}");
+        drop(silent);
         let (url, _) = camera(true).await;
         let mut src =
             HttpSource::new("gate", &url, 5.0, None, None, HttpAuth::Basic).expect("source");
