@@ -918,6 +918,8 @@ impl Outbox {
 
     fn dead_letter(&mut self, seq: u64, now: Timestamp, reason: String) -> Result<(), OutboxError> {
         let mut e = self.read(seq)?;
+        // the attempt that ended it counts too
+        e.attempts = e.attempts.saturating_add(1);
         e.last_error = Some(reason);
         e.dead_at = Some(now);
         self.write(&self.dead, &e)?;
@@ -1224,6 +1226,7 @@ mod tests {
         assert_eq!(dead[0].event.id, "x1");
         assert_eq!(dead[0].last_error.as_deref(), Some("HTTP 422: bad"));
         assert_eq!(dead[0].dead_at, Some(at(1)));
+        assert_eq!(dead[0].attempts, 1, "the refused attempt counts");
         // Requeue after the operator fixed things: new seq, after x2 (order kept by queue).
         let mut ob = ob;
         assert_eq!(ob.requeue_dead(at(9)).expect("requeue"), 1);

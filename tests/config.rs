@@ -319,3 +319,36 @@ fn a_typo_in_a_sink_is_placed_at_its_line_with_a_suggestion() {
     assert_eq!(p.line, 5, "{p}");
     assert!(p.message.contains("did you mean `secret_file`"), "{p}");
 }
+
+#[test]
+fn check_config_reports_a_replay_folder_that_is_missing_or_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tiny.onnx");
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let f = dir.path().join("site.toml");
+    std::fs::write(
+        &f,
+        format!(
+            "state_dir = \"state\"\n[model]\npath = \"{}\"\n\n[[cameras]]\nname = \"a\"\nsource = {{ kind = \"folder\", path = \"gone\" }}\n\n[[cameras]]\nname = \"b\"\nsource = {{ kind = \"folder\", path = \"empty\" }}\n",
+            model.display()
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_binwatch"))
+        .arg("check-config")
+        .arg(&f)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("line 7") && err.contains("`cameras[0].source.path`") && err.contains("gone"),
+        "{err}"
+    );
+    assert!(
+        err.contains("line 11")
+            && err.contains("`cameras[1].source.path`")
+            && err.contains("holds no images"),
+        "{err}"
+    );
+}

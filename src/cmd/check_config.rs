@@ -1,7 +1,7 @@
 //! `binwatch check-config FILE`: reports every problem of a config file (syntax, unknown keys, wrong
 //! types, semantic checks) with line, column, key and value; then, when the file itself is sound, what
-//! `binwatch run` would meet at start: the model and ONNX Runtime loaded, each webhook secret read, the
-//! state directory usable. Exits non-zero if there is any problem.
+//! `binwatch run` would meet at start: the model and ONNX Runtime loaded, each webhook secret read, each
+//! replay folder holding images, the state directory usable. Exits non-zero if there is any problem.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -89,6 +89,38 @@ fn environment(cfg: &Config, base: &Path, text: &str) -> (Vec<Problem>, Vec<Stri
                 &format!("sinks[{i}].{key}"),
                 e.to_string(),
             )),
+        }
+    }
+    for (i, cam) in cfg.cameras.iter().enumerate() {
+        if let config::Source::Folder { path, .. } = &cam.source {
+            let dir = base.join(path);
+            let key = format!("cameras[{i}].source.path");
+            match crate::source::folder::list_images(&dir) {
+                Ok(images) if images.is_empty() => problems.push(config::problem_at(
+                    text,
+                    &key,
+                    format!(
+                        "camera `{}`: replay folder {} holds no images (.jpg, .jpeg, .png)",
+                        cam.name,
+                        dir.display()
+                    ),
+                )),
+                Ok(images) => found.push(format!(
+                    "camera `{}`: replay folder {} holds {} image(s)",
+                    cam.name,
+                    dir.display(),
+                    images.len()
+                )),
+                Err(e) => problems.push(config::problem_at(
+                    text,
+                    &key,
+                    format!(
+                        "camera `{}`: replay folder {}: {e}",
+                        cam.name,
+                        dir.display()
+                    ),
+                )),
+            }
         }
     }
     let state = crate::daemon::state_dir(cfg, base, None);
