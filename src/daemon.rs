@@ -39,7 +39,7 @@ use crate::pipeline::{
 };
 use crate::region::Region;
 use crate::sink::webhook::{WebhookConfig, WebhookError, WebhookSecret, WebhookSink};
-use crate::sink::{DeliveryOutcome, RetryPolicy, Sink, SplitMix64};
+use crate::sink::{RetryPolicy, Sink, SplitMix64};
 use crate::skip::SkipRule;
 use crate::source::{self, FrameSource, Grab, Payload};
 use crate::timestamp::Timestamp;
@@ -64,6 +64,12 @@ pub enum DaemonError {
         sink: String,
         #[source]
         source: WebhookError,
+    },
+    #[error("sink {sink}: {source}")]
+    Secret {
+        sink: String,
+        #[source]
+        source: SecretError,
     },
     #[error("sink {sink}: outbox {dir}: {source}")]
     Outbox {
@@ -426,6 +432,9 @@ pub enum SecretError {
         "secret_credential {0}: $CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit)"
     )]
     NoCredentials(String),
+    /// None of the three is given (check-config refuses such a config).
+    #[error("give one of secret_file, secret_env and secret_credential")]
+    Missing,
 }
 
 /// Reads a webhook sink's secret exactly as the daemon does at start (file relative to `base`,
@@ -455,13 +464,7 @@ pub fn webhook_secret(
             WebhookSecret::from_file(&Path::new(&dir).join(cred))
                 .map_err(|e| ("secret_credential", e.into()))
         }
-        (None, None, None) => Err((
-            "secret_file",
-            SecretError::Webhook(WebhookError::SecretFormat {
-                origin: "the config".into(),
-                reason: "give one of secret_file, secret_env and secret_credential".into(),
-            }),
-        )),
+        (None, None, None) => Err(("secret_file", SecretError::Missing)),
     }
 }
 
@@ -528,17 +531,9 @@ impl Generation {
                 sink: name.clone(),
                 source,
             };
-            let secret = webhook_secret(sink, base).map_err(|(_, e)| match e {
-                SecretError::Webhook(source) => DaemonError::Sink {
-                    sink: name.clone(),
-                    source,
-                },
-                SecretError::NoCredentials(cred) => DaemonError::Io {
-                    what: format!("sink {name}: secret_credential {cred}"),
-                    source: std::io::Error::other(
-                        "$CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit)",
-                    ),
-                },
+            let secret = webhook_secret(sink, base).map_err(|(_, source)| DaemonError::Secret {
+                sink: name.clone(),
+                source,
             })?;
             let mut wc = WebhookConfig::new(url);
             wc.name = name.clone();
@@ -1235,12 +1230,7 @@ async fn deliver_loop(
                         metrics.set_outbox(&name, |o| o.delivered += 1);
                     }
                     Ok(Recorded::RetryAt(t)) => {
-                        let reason = match &outcome {
-                            DeliveryOutcome::Retry { reason, .. }
-                            | DeliveryOutcome::Reject { reason } => reason.as_str(),
-                            DeliveryOutcome::Delivered => "",
-                        };
-                        tracing::warn!(sink = %name, id = %ev.id, retry_at = %t, reason = %reason, "delivery failed; will retry")
+                        tracing::warn!(sink = %name, id = %ev.id, retry_at = %t, reason = %outcome.reason(), "delivery failed; will retry")
                     }
                     Ok(Recorded::DeadLettered(reason)) => {
                         tracing::error!(sink = %name, id = %ev.id, reason = %reason, "delivery refused for good; kept as a dead letter")

@@ -12,24 +12,19 @@ use std::error::Error;
 /// `err` and its causes, `: `-separated, skipping a cause whose text the message so far already ends
 /// with.
 pub fn chain(err: &(dyn Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut cause = err.source();
-    while let Some(c) = cause {
-        append(&mut out, &c.to_string());
-        cause = c.source();
-    }
-    out
+    join(std::iter::successors(Some(err), |&e| e.source()).map(|e| e.to_string()))
 }
 
 /// [`chain`] for an `anyhow::Error` (its context layers, then the error's own causes).
 pub fn chain_anyhow(err: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for c in err.chain() {
-        if out.is_empty() {
-            out = c.to_string();
-        } else {
-            append(&mut out, &c.to_string());
-        }
+    join(err.chain().map(|e| e.to_string()))
+}
+
+/// The first text, then each later one that the text so far does not already end with.
+fn join(mut texts: impl Iterator<Item = String>) -> String {
+    let mut out = texts.next().unwrap_or_default();
+    for t in texts {
+        append(&mut out, &t);
     }
     out
 }

@@ -32,6 +32,16 @@ pub enum DeliveryOutcome {
     },
 }
 
+impl DeliveryOutcome {
+    /// Why it failed ("" when delivered).
+    pub fn reason(&self) -> &str {
+        match self {
+            DeliveryOutcome::Delivered => "",
+            DeliveryOutcome::Retry { reason, .. } | DeliveryOutcome::Reject { reason } => reason,
+        }
+    }
+}
+
 /// The future returned by [`Sink::deliver`].
 pub type DeliverFuture<'a> = Pin<Box<dyn Future<Output = DeliveryOutcome> + Send + 'a>>;
 
